@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The project package as an app: signal wiring, templates tags and local commands."""
+
+    name = "beo_automation"
+    verbose_name = "beo-automation"
+
+    def ready(self) -> None:
+        from beo_automation import signals
+
+        signals.connect()

@@ -1,0 +1,40 @@
+"""The Celery application: JSON only, late acks, one prefetched message per worker process.
+
+Configuration lives in settings (CELERY_*); the beat schedule comes from the table in
+settings.SCHEDULED_JOBS. Without REDIS_URL tasks run eagerly in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
+from django_structlog.celery.steps import DjangoStructLogInitStep
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beo_automation.settings")
+
+app = Celery("beo_automation")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+# Binds the request_id carried in task headers to the task's log lines.
+app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@setup_logging.connect
+def use_django_logging(**kwargs: Any) -> None:
+    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def close_database_connections(**kwargs: Any) -> None:
+    from beo_automation.lifecycle import close_database_connections as close
+
+    close(reason="celery worker shutdown")

@@ -1,0 +1,40 @@
+"""gunicorn configuration for the Procfile's web process.
+
+`gunicorn beo_automation.wsgi -c python:beo_automation.gunicorn_conf`
+
+Two sync workers by default: on a 2-core machine they beat more workers or gthread for this
+workload. SIGTERM is a graceful stop: workers finish their request, then close their
+database connections (worker_exit) before the master exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+# Recycle workers now and then so a slow leak cannot grow without bound.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
+max_requests_jitter = 500
+# Our own access line (level http, with request_id and duration) replaces gunicorn's.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Load the app in each worker, not the master: pools and sockets must not be shared by fork.
+preload_app = False
+
+
+def worker_int(worker: Any) -> None:
+    worker.log.info("worker received SIGINT/SIGQUIT")
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from beo_automation.lifecycle import close_database_connections
+
+    close_database_connections(reason="gunicorn worker exit (SIGTERM)")

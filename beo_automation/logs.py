@@ -1,0 +1,221 @@
+"""Structured logging: one JSON object per line (or a readable console in development).
+
+Levels follow the operations guide: error, warn, info, http, debug. `http` is a real level
+(15) between debug and info; the per-request access line is logged at it, so production
+at `info` stays quiet while `LOG_LEVEL=http` shows every request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+HTTP = 15
+logging.addLevelName(HTTP, "HTTP")
+
+LEVELS = {
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "http": HTTP,
+    "debug": logging.DEBUG,
+}
+
+
+def parse_level(name: str) -> int:
+    try:
+        return LEVELS[name.strip().lower()]
+    except KeyError:
+        choices = ", ".join(k for k in LEVELS if k != "warning")
+        raise ValueError(f"LOG_LEVEL={name!r} is not one of: {choices}") from None
+
+
+class BoundLogger(structlog.stdlib.BoundLogger):
+    """structlog's stdlib logger plus the `http` level, which structlog does not know."""
+
+    def http(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(HTTP):
+            return None
+        if args:
+            kw["positional_args"] = args
+        ev_args, ev_kw = self._process_event("http", event, kw)
+        return self._logger.log(HTTP, *ev_args, **ev_kw)
+
+    def log(self, level: int, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if level == HTTP:
+            return self.http(event, *args, **kw)
+        return super().log(level, event, *args, **kw)
+
+
+def _static_fields(service: str, environment: str) -> Processor:
+    def add(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("service", service)
+        event_dict.setdefault("environment", environment)
+        return event_dict
+
+    return add
+
+
+def _level_from_method(_: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    # structlog maps method names ("warning", "exception"); the guide's vocabulary says "warn".
+    level = event_dict.get("level")
+    if level == "warning":
+        event_dict["level"] = "warn"
+    elif level == "critical":
+        event_dict["level"] = "error"
+    return event_dict
+
+
+LEADING_KEYS = ("timestamp", "level", "event", "service", "environment", "request_id")
+
+
+def _leading_keys_first(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # Readers scan the same few fields on every line: put them first.
+    ordered = {k: event_dict.pop(k) for k in LEADING_KEYS if k in event_dict}
+    ordered.update(event_dict)
+    return ordered
+
+
+def shared_processors(*, service: str, environment: str) -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        _level_from_method,
+        structlog.stdlib.ExtraAdder(),
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _static_fields(service, environment),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.UnicodeDecoder(),
+    ]
+
+
+def configure_structlog(*, service: str, environment: str) -> None:
+    structlog.configure(
+        processors=[
+            *shared_processors(service=service, environment=environment),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def build_logging_config(
+    *,
+    level: int,
+    log_dir: Path | None,
+    console_format: str,
+    service: str,
+    environment: str,
+    max_bytes: int,
+    backup_count: int,
+) -> dict[str, Any]:
+    """The `LOGGING` dict: console + rotated `error.log` (errors only) and `combined.log`."""
+    pre_chain = shared_processors(service=service, environment=environment)
+    formatters: dict[str, Any] = {
+        "json": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _leading_keys_first,
+                structlog.processors.JSONRenderer(sort_keys=False, default=str),
+            ],
+            "foreign_pre_chain": pre_chain,
+        },
+        "console": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.dev.ConsoleRenderer(colors=False, sort_keys=False),
+            ],
+            "foreign_pre_chain": pre_chain,
+        },
+    }
+    handlers: dict[str, Any] = {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "console" if console_format == "console" else "json",
+        },
+    }
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        rotating = {
+            # Safe rotation with several processes writing the same file.
+            "class": "concurrent_log_handler.ConcurrentRotatingFileHandler",
+            "formatter": "json",
+            "maxBytes": max_bytes,
+            "backupCount": backup_count,
+            "encoding": "utf-8",
+            "use_gzip": False,
+        }
+        handlers["combined_file"] = {**rotating, "filename": str(log_dir / "combined.log")}
+        handlers["error_file"] = {
+            **rotating,
+            "filename": str(log_dir / "error.log"),
+            "level": "ERROR",
+        }
+    root_handlers = list(handlers)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": formatters,
+        "handlers": handlers,
+        "root": {"handlers": root_handlers, "level": level},
+        "loggers": {
+            # Request failures are logged once, by django-structlog's request_failed
+            # (with request_id and stack) or by the API error handler.
+            "django.request": {"level": "CRITICAL"},
+            # runserver's own access line duplicates ours.
+            "django.server": {"level": "ERROR"},
+            # SQL text and duration at debug (enabled per connection in apps.py).
+            "django.db.backends": {"level": level},
+            "celery": {"level": max(level, logging.INFO)},
+            "kombu": {"level": max(level, logging.WARNING)},
+            "amqp": {"level": max(level, logging.WARNING)},
+            "urllib3": {"level": max(level, logging.WARNING)},
+            "asyncio": {"level": max(level, logging.WARNING)},
+            "health_check": {"level": max(level, logging.ERROR)},
+            "portalocker": {"level": max(level, logging.WARNING)},
+        },
+    }
+
+
+class profile(contextlib.ContextDecorator):  # noqa: N801 - reads like the guide's profile()
+    """Log how long a block or a function took, at debug.
+
+    with profile("archive batch"):
+        ...
+
+    @profile("event processing")
+    def process(...): ...
+    """
+
+    def __init__(self, label: str, **fields: Any) -> None:
+        self.label = label
+        self.fields = fields
+        self._start = 0.0
+
+    def _recreate_cm(self) -> profile:
+        # A fresh timer per call, so a decorated function is safe to run in several threads.
+        return profile(self.label, **self.fields)
+
+    def __enter__(self) -> profile:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        duration_ms = round((time.perf_counter() - self._start) * 1000, 3)
+        structlog.get_logger("beo_automation.profile").debug(
+            f"[Profile] {self.label}", duration_ms=duration_ms, **self.fields
+        )

@@ -1,0 +1,50 @@
+"""A real gunicorn serving the project in a child process, for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+
+import requests
+
+from tests.subprocess_env import BIN, free_port, popen
+
+
+@contextlib.contextmanager
+def gunicorn(workers: int = 1, **env: str | None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    proc = popen(
+        [
+            str(BIN / "gunicorn"),
+            "beo_automation.wsgi",
+            "-c",
+            "python:beo_automation.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        **env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/api/health/live/", timeout=2)
+                break
+            except requests.RequestException:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    output = proc.stdout.read() if proc.stdout else ""
+                    raise RuntimeError(f"gunicorn did not start:\n{output}") from None
+                time.sleep(0.1)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
