@@ -214,7 +214,15 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
 )
 
 # The beat table. Each entry: SCHEDULE_<NAME>="<cron>" overrides, SCHEDULE_<NAME>=disable removes.
-SCHEDULED_JOBS: list[ScheduledJob] = []
+SCHEDULED_JOBS: list[ScheduledJob] = [
+    ScheduledJob(
+        name="events_sweep",
+        task="events.sweep_events",
+        cron="* * * * *",
+        expires=55,
+        description="Re-enqueue pending events whose message was lost; reclaim stuck ones.",
+    ),
+]
 CELERY_BEAT_SCHEDULE = build_beat_schedule(SCHEDULED_JOBS, os.environ)
 
 # --- API --------------------------------------------------------------------------------------
@@ -253,6 +261,22 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Events -----------------------------------------------------------------------------------
+
+EVENT_PAYLOAD_MAX_BYTES = env.int("EVENT_PAYLOAD_MAX_BYTES", default=64 * 1024)
+EVENT_MAX_ATTEMPTS = env.int("EVENT_MAX_ATTEMPTS", default=5)
+# The sweeper re-enqueues pending events untouched this long (their message was lost)...
+EVENT_REQUEUE_AFTER = env.int("EVENT_REQUEUE_AFTER", default=60)
+# ...and returns processing events without progress this long (their worker died) to pending.
+EVENT_PROCESSING_TIMEOUT = env.int("EVENT_PROCESSING_TIMEOUT", default=300)
+EVENT_IDEMPOTENCY_TTL = env.int("EVENT_IDEMPOTENCY_TTL", default=24 * 3600)
+# Failed attempts are retried after ~BASE·2^(attempt-1) seconds (±50 % jitter), at most MAX.
+EVENT_RETRY_BACKOFF_BASE = env.float("EVENT_RETRY_BACKOFF_BASE", default=2.0)
+EVENT_RETRY_BACKOFF_MAX = env.float("EVENT_RETRY_BACKOFF_MAX", default=300.0)
+# A worker claims this many events per query and keeps draining for at most this long.
+EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=50)
+EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
 
 # --- Health -----------------------------------------------------------------------------------
 

@@ -1,0 +1,195 @@
+"""Writes on events: create (single, idempotent, bulk), retry, cancel.
+
+Every caller — API views, admin actions, tasks — goes through these functions. State changes
+are conditional updates whose row count says whether this caller won a race; processing is
+enqueued only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from beo_automation.errors import (
+    AppError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from events.dispatch import events_enqueue
+from events.models import Event, Priority, Status
+
+TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+TYPE_RULE = "1-100 characters: letters, digits and . _ : -"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EventInput:
+    """A validated event as submitted: what create needs, nothing more."""
+
+    type: str
+    payload: dict[str, Any]
+    priority: Priority = Priority.NORMAL
+
+
+def payload_size(payload: Mapping[str, Any]) -> int:
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def event_input_validate(*, type: str, payload: Any, priority: str | int | Priority) -> EventInput:
+    """Validate one event's fields the same way for every entry point (API, admin, scripts)."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(type, str) or not TYPE_PATTERN.fullmatch(type):
+        errors["type"] = [f"Must be {TYPE_RULE}."]
+    if not isinstance(payload, dict):
+        errors["payload"] = ["Must be a JSON object."]
+    try:
+        resolved = Priority.from_name(priority) if isinstance(priority, str) else Priority(priority)
+    except (KeyError, ValueError):
+        errors["priority"] = ["Must be one of: low, normal, high, urgent."]
+    if errors:
+        raise ValidationError(details=errors)
+    size = payload_size(payload)
+    if size > settings.EVENT_PAYLOAD_MAX_BYTES:
+        raise PayloadTooLargeError(
+            f"Payload is {size} bytes; the limit is {settings.EVENT_PAYLOAD_MAX_BYTES} bytes"
+        )
+    return EventInput(type=type, payload=payload, priority=resolved)
+
+
+def request_fingerprint(data: Any) -> str:
+    """A stable hash of a request body, independent of key order and whitespace."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _new_event(*, owner: User, item: EventInput, **extra: Any) -> Event:
+    now = timezone.now()
+    return Event(
+        owner=owner,
+        type=item.type,
+        payload=item.payload,
+        priority=item.priority,
+        status=Status.PENDING,
+        created_at=now,
+        updated_at=now,
+        available_at=now,
+        max_attempts=settings.EVENT_MAX_ATTEMPTS,
+        **extra,
+    )
+
+
+def event_create(
+    *,
+    owner: User,
+    item: EventInput,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    request_id: str = "",
+) -> tuple[Event, bool]:
+    """Store one event and enqueue its processing. Returns (event, created).
+
+    With an idempotency key, the same key from the same owner within EVENT_IDEMPOTENCY_TTL
+    returns the original event (created=False); the same key with a different request body
+    raises ConflictError. After the TTL the key is released and may be used again.
+    """
+    if idempotency_key is None:
+        with transaction.atomic():
+            event = _new_event(owner=owner, item=item, request_id=request_id)
+            event.save(force_insert=True)
+            events_enqueue()
+        return event, True
+
+    for _ in range(3):
+        existing = Event.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.created_at >= timezone.now() - timedelta(
+                seconds=settings.EVENT_IDEMPOTENCY_TTL
+            ):
+                if existing.request_hash and existing.request_hash != request_hash:
+                    raise ConflictError(
+                        "Idempotency-Key was already used with a different request body"
+                    )
+                return existing, False
+            # Expired: release the key so it can name a new event.
+            Event.objects.filter(pk=existing.pk, idempotency_key=idempotency_key).update(
+                idempotency_key=None
+            )
+        try:
+            with transaction.atomic():
+                event = _new_event(
+                    owner=owner,
+                    item=item,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    request_id=request_id,
+                )
+                event.save(force_insert=True)
+                events_enqueue()
+            return event, True
+        except IntegrityError:
+            # A concurrent request with the same key won the insert: answer with its event.
+            continue
+    raise ConflictError("Idempotency-Key is being used by concurrent requests; retry")
+
+
+def event_bulk_create(
+    *, owner: User, items: Sequence[EventInput], request_id: str = ""
+) -> list[Event]:
+    """Store many validated events in one transaction (all or nothing) and enqueue them."""
+    events = [_new_event(owner=owner, item=item, request_id=request_id) for item in items]
+    with transaction.atomic():
+        created = Event.objects.bulk_create(events, batch_size=1000)
+        if created:
+            events_enqueue()
+    return created
+
+
+def _conflict(event_id: int, action: str, allowed: Status) -> AppError:
+    current = Event.objects.filter(pk=event_id).values_list("status", flat=True).first()
+    if current is None:
+        return NotFoundError("Event")
+    return ConflictError(
+        f"Cannot {action} an event that is {current}; only {allowed.value} events can be "
+        f"{'retried' if action == 'retry' else 'cancelled'}"
+    )
+
+
+def event_retry(*, event_id: int) -> Event:
+    """Dead letter → pending: a failed event gets EVENT_MAX_ATTEMPTS more attempts."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Event.objects.filter(pk=event_id, status=Status.FAILED).update(
+            status=Status.PENDING,
+            available_at=now,
+            updated_at=now,
+            completed_at=None,
+            max_attempts=F("attempts") + settings.EVENT_MAX_ATTEMPTS,
+        )
+        if updated != 1:
+            raise _conflict(event_id, "retry", Status.FAILED)
+        events_enqueue()
+    return Event.objects.get(pk=event_id)
+
+
+def event_cancel(*, event_id: int) -> Event:
+    """Pending → cancelled. Anything a worker already took cannot be cancelled."""
+    now = timezone.now()
+    updated = Event.objects.filter(pk=event_id, status=Status.PENDING).update(
+        status=Status.CANCELLED, updated_at=now, completed_at=now
+    )
+    if updated != 1:
+        raise _conflict(event_id, "cancel", Status.PENDING)
+    return Event.objects.get(pk=event_id)

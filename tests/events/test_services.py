@@ -1,0 +1,166 @@
+"""Event writes: validation, idempotent create, bulk create, retry and cancel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from beo_automation.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from events.models import Event, Priority, Status
+from events.services import (
+    EventInput,
+    event_bulk_create,
+    event_cancel,
+    event_create,
+    event_input_validate,
+    event_retry,
+    request_fingerprint,
+)
+from tests.factories import EventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def item(**kw) -> EventInput:
+    return EventInput(type=kw.get("type", "beo.created"), payload=kw.get("payload", {"a": 1}))
+
+
+def test_validate_accepts_a_well_formed_event():
+    parsed = event_input_validate(type="beo.created:v2-x_y", payload={"n": 1}, priority="urgent")
+    assert parsed.priority == Priority.URGENT
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"type": "", "payload": {}, "priority": "normal"}, "type"),
+        ({"type": "x" * 101, "payload": {}, "priority": "normal"}, "type"),
+        ({"type": "has space", "payload": {}, "priority": "normal"}, "type"),
+        ({"type": "ok", "payload": [1, 2], "priority": "normal"}, "payload"),
+        ({"type": "ok", "payload": {}, "priority": "asap"}, "priority"),
+    ],
+)
+def test_validate_names_the_bad_field(fields, bad):
+    with pytest.raises(ValidationError) as info:
+        event_input_validate(**fields)
+    assert info.value.details is not None
+    assert set(info.value.details) == {bad}
+
+
+def test_validate_refuses_an_oversized_payload(settings):
+    settings.EVENT_PAYLOAD_MAX_BYTES = 100
+    with pytest.raises(PayloadTooLargeError, match="limit is 100 bytes"):
+        event_input_validate(type="ok", payload={"x": "y" * 200}, priority="normal")
+
+
+def test_create_stores_a_pending_event(user):
+    event, created = event_create(owner=user, item=item(), request_id="req-1")
+    assert created
+    event.refresh_from_db()
+    assert event.status == Status.PENDING
+    assert event.owner == user
+    assert event.request_id == "req-1"
+    assert event.attempts == 0
+
+
+def test_same_idempotency_key_and_body_returns_the_original(user):
+    digest = request_fingerprint({"type": "beo.created", "payload": {"a": 1}})
+    first, created = event_create(
+        owner=user, item=item(), idempotency_key="k1", request_hash=digest
+    )
+    again, created_again = event_create(
+        owner=user, item=item(), idempotency_key="k1", request_hash=digest
+    )
+    assert created
+    assert not created_again
+    assert again.pk == first.pk
+    assert Event.objects.count() == 1
+
+
+def test_same_idempotency_key_with_another_body_conflicts(user):
+    event_create(owner=user, item=item(), idempotency_key="k1", request_hash="a" * 64)
+    with pytest.raises(ConflictError, match="different request body"):
+        event_create(owner=user, item=item(), idempotency_key="k1", request_hash="b" * 64)
+    assert Event.objects.count() == 1
+
+
+def test_idempotency_keys_are_per_user(user, other_user):
+    event_create(owner=user, item=item(), idempotency_key="k1", request_hash="a" * 64)
+    _, created = event_create(
+        owner=other_user, item=item(), idempotency_key="k1", request_hash="b" * 64
+    )
+    assert created
+
+
+def test_an_expired_idempotency_key_names_a_new_event(user, settings):
+    old, _ = event_create(owner=user, item=item(), idempotency_key="k1", request_hash="a" * 64)
+    Event.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    new, created = event_create(
+        owner=user, item=item(), idempotency_key="k1", request_hash="b" * 64
+    )
+    assert created
+    assert new.pk != old.pk
+    old.refresh_from_db()
+    assert old.idempotency_key is None
+
+
+def test_request_fingerprint_ignores_key_order():
+    assert request_fingerprint({"a": 1, "b": 2}) == request_fingerprint({"b": 2, "a": 1})
+
+
+def test_bulk_create_stores_all(user):
+    created = event_bulk_create(owner=user, items=[item(type=f"t{i}") for i in range(25)])
+    assert len(created) == 25
+    assert all(e.pk for e in created)
+    assert Event.objects.filter(owner=user).count() == 25
+
+
+def test_retry_moves_a_failed_event_back_to_pending_keeping_attempts(user, settings):
+    event = EventFactory(
+        owner=user, status=Status.FAILED, attempts=5, max_attempts=5, last_error="boom"
+    )
+    retried = event_retry(event_id=event.pk)
+    assert retried.status == Status.PENDING
+    assert retried.attempts == 5
+    assert retried.max_attempts == 5 + settings.EVENT_MAX_ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    "status", [Status.PENDING, Status.PROCESSING, Status.COMPLETED, Status.CANCELLED]
+)
+def test_retry_of_a_non_failed_event_conflicts_naming_its_state(user, status):
+    event = EventFactory(owner=user, status=status)
+    with pytest.raises(ConflictError, match=f"that is {status.value}"):
+        event_retry(event_id=event.pk)
+
+
+def test_cancel_moves_pending_to_cancelled(user):
+    event = EventFactory(owner=user)
+    cancelled = event_cancel(event_id=event.pk)
+    assert cancelled.status == Status.CANCELLED
+    assert cancelled.completed_at is not None
+
+
+@pytest.mark.parametrize(
+    "status", [Status.PROCESSING, Status.COMPLETED, Status.FAILED, Status.CANCELLED]
+)
+def test_cancel_of_a_non_pending_event_conflicts_naming_its_state(user, status):
+    event = EventFactory(owner=user, status=status)
+    with pytest.raises(ConflictError, match=f"that is {status.value}"):
+        event_cancel(event_id=event.pk)
+    event.refresh_from_db()
+    assert event.status == status
+
+
+def test_retry_or_cancel_of_a_missing_event_is_not_found():
+    with pytest.raises(NotFoundError):
+        event_cancel(event_id=987654)
+    with pytest.raises(NotFoundError):
+        event_retry(event_id=987654)
