@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from events.cache import events_changed
 from events.dispatch import events_enqueue
 from events.handlers import registry
 from events.models import Event, Status
@@ -57,6 +58,7 @@ def events_claim(*, limit: int) -> list[Event]:
             attempts=F("attempts") + 1,
         )
     claimed = list(Event.objects.filter(id__in=ids, status=Status.PROCESSING, started_at=now))
+    events_changed(owner_ids=[e.owner_id for e in claimed])
     claimed.sort(key=lambda e: (-e.priority, e.created_at, e.id))
     return claimed
 
@@ -104,6 +106,7 @@ def event_process(event: Event) -> str:
         if updated != 1:
             logger.warning("Event outcome discarded: it was reclaimed", event_type=event.type)
             return Status.PROCESSING
+        events_changed(owner_ids=[event.owner_id])
         logger.info(
             "Event processed successfully",
             event_type=event.type,
@@ -136,6 +139,7 @@ def _record_failure(event: Event, exc: BaseException, duration_ms: float) -> str
             duration_ms=duration_ms,
             last_error=error,
         )
+        events_changed(owner_ids=[event.owner_id])
         return Status.FAILED if updated == 1 else Status.PROCESSING
     delay = retry_delay_seconds(event.attempts)
     with transaction.atomic():
@@ -147,6 +151,7 @@ def _record_failure(event: Event, exc: BaseException, duration_ms: float) -> str
             last_error=error,
         )
         if updated == 1:
+            events_changed(owner_ids=[event.owner_id])
             events_enqueue(countdown=delay)
     return Status.PENDING if updated == 1 else Status.PROCESSING
 
@@ -209,12 +214,14 @@ def events_sweep() -> SweepOutcome:
     timeout_error = (
         f"No progress for {settings.EVENT_PROCESSING_TIMEOUT}s: the worker stopped; reclaimed"
     )
+    owners = set(Event.objects.filter(stuck).values_list("owner_id", flat=True).distinct())
     outcome.failed = Event.objects.filter(stuck, attempts__gte=F("max_attempts")).update(
         status=Status.FAILED, completed_at=now, updated_at=now, last_error=timeout_error
     )
     outcome.reclaimed = Event.objects.filter(stuck, attempts__lt=F("max_attempts")).update(
         status=Status.PENDING, available_at=now, updated_at=now, last_error=timeout_error
     )
+    events_changed(owner_ids=owners)
     outcome.requeued = Event.objects.filter(
         status=Status.PENDING,
         available_at__lte=now,

@@ -28,6 +28,7 @@ from beo_automation.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
+from events.cache import events_changed
 from events.dispatch import events_enqueue
 from events.models import Event, Priority, Status
 
@@ -109,6 +110,7 @@ def event_create(
         with transaction.atomic():
             event = _new_event(owner=owner, item=item, request_id=request_id)
             event.save(force_insert=True)
+            events_changed(owner_ids=[owner.pk])
             events_enqueue()
         return event, True
 
@@ -127,6 +129,7 @@ def event_create(
             Event.objects.filter(pk=existing.pk, idempotency_key=idempotency_key).update(
                 idempotency_key=None
             )
+            events_changed(owner_ids=[owner.pk])
         try:
             with transaction.atomic():
                 event = _new_event(
@@ -137,6 +140,7 @@ def event_create(
                     request_id=request_id,
                 )
                 event.save(force_insert=True)
+                events_changed(owner_ids=[owner.pk])
                 events_enqueue()
             return event, True
         except IntegrityError:
@@ -153,6 +157,7 @@ def event_bulk_create(
     with transaction.atomic():
         created = Event.objects.bulk_create(events, batch_size=1000)
         if created:
+            events_changed(owner_ids=[owner.pk])
             events_enqueue()
     return created
 
@@ -180,8 +185,10 @@ def event_retry(*, event_id: int) -> Event:
         )
         if updated != 1:
             raise _conflict(event_id, "retry", Status.FAILED)
+        event = Event.objects.get(pk=event_id)
+        events_changed(owner_ids=[event.owner_id])
         events_enqueue()
-    return Event.objects.get(pk=event_id)
+    return event
 
 
 def event_cancel(*, event_id: int) -> Event:
@@ -192,4 +199,6 @@ def event_cancel(*, event_id: int) -> Event:
     )
     if updated != 1:
         raise _conflict(event_id, "cancel", Status.PENDING)
-    return Event.objects.get(pk=event_id)
+    event = Event.objects.get(pk=event_id)
+    events_changed(owner_ids=[event.owner_id])
+    return event
