@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Count, Min
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
+from beo_automation.errors import NotFoundError
 from events.models import Event, Priority, Status
 
 
@@ -49,3 +52,140 @@ def event_last_claimed_at() -> datetime | None:
         .values_list("started_at", flat=True)
         .first()
     )
+
+
+# --- API reads: what a viewer may see, newest first, read by keyset -----------------------------
+
+# Exactly the columns an API representation needs: list pages and details read nothing else
+# (not request_hash, idempotency_key, available_at …).
+EVENT_API_FIELDS = (
+    "id",
+    "type",
+    "payload",
+    "priority",
+    "status",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "attempts",
+    "last_error",
+    "duration_ms",
+    "result",
+)
+
+EventRow = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EventListFilters:
+    status: str | None = None
+    priority: int | None = None
+    type: str | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive: consecutive ranges never overlap
+
+
+@dataclasses.dataclass(frozen=True)
+class KeysetPosition:
+    """A place in the newest-first order: (created_at, id), id breaking ties."""
+
+    created_at: datetime
+    id: int
+
+    @classmethod
+    def of(cls, row: EventRow) -> KeysetPosition:
+        return cls(row["created_at"], row["id"])
+
+
+@dataclasses.dataclass(frozen=True)
+class EventPage:
+    rows: list[EventRow]
+    # Where the next (older) and previous (newer) pages start; None when there is none.
+    older: KeysetPosition | None
+    newer: KeysetPosition | None
+
+
+def events_visible_to(*, viewer: AbstractBaseUser) -> QuerySet[Event]:
+    """Staff see every event; anyone else only their own."""
+    if getattr(viewer, "is_staff", False):
+        return Event.objects.all()
+    return Event.objects.filter(owner_id=viewer.pk)
+
+
+def _filtered(queryset: QuerySet[Event], filters: EventListFilters) -> QuerySet[Event]:
+    if filters.status is not None:
+        queryset = queryset.filter(status=filters.status)
+    if filters.priority is not None:
+        queryset = queryset.filter(priority=filters.priority)
+    if filters.type is not None:
+        queryset = queryset.filter(type=filters.type)
+    if filters.created_after is not None:
+        queryset = queryset.filter(created_at__gte=filters.created_after)
+    if filters.created_before is not None:
+        queryset = queryset.filter(created_at__lt=filters.created_before)
+    return queryset
+
+
+def event_list_page(
+    *,
+    viewer: AbstractBaseUser,
+    filters: EventListFilters,
+    limit: int,
+    older_than: KeysetPosition | None = None,
+    newer_than: KeysetPosition | None = None,
+) -> EventPage:
+    """One page of the viewer's events, newest first, by keyset (never OFFSET).
+
+    The position condition is written as `created_at <= c AND (created_at < c OR id < i)`
+    rather than the plain OR: the first term is an index condition on (owner, -created_at,
+    -id) / (-created_at, -id), so a page deep in the list costs what the first page costs.
+    One row more than the page is read to know whether another page follows.
+    """
+    queryset = _filtered(events_visible_to(viewer=viewer), filters)
+    if newer_than is not None:
+        # Walking back towards the newest: read upwards from the position, then flip.
+        at = newer_than
+        rows = list(
+            queryset.filter(
+                Q(created_at__gte=at.created_at)
+                & (Q(created_at__gt=at.created_at) | Q(id__gt=at.id))
+            )
+            .order_by("created_at", "id")
+            .values(*EVENT_API_FIELDS)[: limit + 1]
+        )
+        more_newer = len(rows) > limit
+        rows = rows[:limit][::-1]
+        return EventPage(
+            rows=rows,
+            older=KeysetPosition.of(rows[-1]) if rows else None,
+            newer=KeysetPosition.of(rows[0]) if rows and more_newer else None,
+        )
+    if older_than is not None:
+        at = older_than
+        queryset = queryset.filter(
+            Q(created_at__lte=at.created_at) & (Q(created_at__lt=at.created_at) | Q(id__lt=at.id))
+        )
+    rows = list(queryset.order_by("-created_at", "-id").values(*EVENT_API_FIELDS)[: limit + 1])
+    more_older = len(rows) > limit
+    rows = rows[:limit]
+    return EventPage(
+        rows=rows,
+        older=KeysetPosition.of(rows[-1]) if rows and more_older else None,
+        # Coming from a newer page, there is one to go back to.
+        newer=KeysetPosition.of(rows[0]) if rows and older_than is not None else None,
+    )
+
+
+def event_get_visible(*, viewer: AbstractBaseUser, event_id: int) -> EventRow:
+    """One event the viewer may see; NotFoundError("Event") otherwise, whether or not it
+    exists (someone else's event is indistinguishable from a missing one)."""
+    row = events_visible_to(viewer=viewer).filter(pk=event_id).values(*EVENT_API_FIELDS).first()
+    if row is None:
+        raise NotFoundError("Event")
+    return row
+
+
+def event_ensure_visible(*, viewer: AbstractBaseUser, event_id: int) -> None:
+    """NotFoundError("Event") unless the viewer may see (and so act on) this event."""
+    if not events_visible_to(viewer=viewer).filter(pk=event_id).exists():
+        raise NotFoundError("Event")

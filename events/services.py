@@ -28,6 +28,7 @@ from beo_automation.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
+from events.bulk_insert import events_insert_like
 from events.cache import events_changed
 from events.dispatch import events_enqueue
 from events.models import Event, Priority, Status
@@ -43,10 +44,40 @@ class EventInput:
     type: str
     payload: dict[str, Any]
     priority: Priority = Priority.NORMAL
+    # The payload as validated JSON text, when known: a bulk insert writes it as is instead of
+    # serialising the payload a second time.
+    payload_json: str | None = dataclasses.field(default=None, compare=False, repr=False)
+
+
+# A JSON-escaped NUL character (\u0000) whose backslash is not itself escaped.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def payload_encode(payload: Mapping[str, Any]) -> bytes:
+    """The payload as compact UTF-8 JSON; ValidationError for what PostgreSQL's jsonb refuses.
+
+    jsonb cannot store a NUL character, a non-finite number (`1e400` parses as infinity) or an
+    unpaired surrogate (`"\\ud800"`): without this check such a payload fails in the database,
+    a 500 instead of the client's 400.
+    """
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValidationError(details={"payload": ["Numbers must be finite."]}) from None
+    if _ESCAPED_NUL.search(text):
+        raise ValidationError(
+            details={"payload": ["Must not contain the NUL character (\\u0000)."]}
+        )
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise ValidationError(
+            details={"payload": ["Must be valid Unicode (no unpaired surrogates)."]}
+        ) from None
 
 
 def payload_size(payload: Mapping[str, Any]) -> int:
-    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(payload_encode(payload))
 
 
 def event_input_validate(*, type: str, payload: Any, priority: str | int | Priority) -> EventInput:
@@ -62,12 +93,13 @@ def event_input_validate(*, type: str, payload: Any, priority: str | int | Prior
         errors["priority"] = ["Must be one of: low, normal, high, urgent."]
     if errors:
         raise ValidationError(details=errors)
-    size = payload_size(payload)
+    encoded = payload_encode(payload)
+    size = len(encoded)
     if size > settings.EVENT_PAYLOAD_MAX_BYTES:
         raise PayloadTooLargeError(
             f"Payload is {size} bytes; the limit is {settings.EVENT_PAYLOAD_MAX_BYTES} bytes"
         )
-    return EventInput(type=type, payload=payload, priority=resolved)
+    return EventInput(type=type, payload=payload, priority=resolved, payload_json=encoded.decode())
 
 
 def request_fingerprint(data: Any) -> str:
@@ -107,11 +139,14 @@ def event_create(
     raises ConflictError. After the TTL the key is released and may be used again.
     """
     if idempotency_key is None:
-        with transaction.atomic():
-            event = _new_event(owner=owner, item=item, request_id=request_id)
-            event.save(force_insert=True)
-            events_changed(owner_ids=[owner.pk])
-            events_enqueue()
+        # One INSERT needs no transaction of its own: in autocommit it commits by itself and the
+        # on_commit hooks below run right after it (inside a caller's atomic block they wait for
+        # that block's commit). An explicit atomic() here would cost a BEGIN and a COMMIT round
+        # trip on every API create.
+        event = _new_event(owner=owner, item=item, request_id=request_id)
+        event.save(force_insert=True)
+        events_changed(owner_ids=[owner.pk])
+        events_enqueue()
         return event, True
 
     for _ in range(3):
@@ -153,9 +188,13 @@ def event_bulk_create(
     *, owner: User, items: Sequence[EventInput], request_id: str = ""
 ) -> list[Event]:
     """Store many validated events in one transaction (all or nothing) and enqueue them."""
-    events = [_new_event(owner=owner, item=item, request_id=request_id) for item in items]
+    if not items:
+        return []
+    # One template for the shared columns (owner, status, timestamps, request id…); the rows
+    # go in by COPY on PostgreSQL (events.bulk_insert).
+    template = _new_event(owner=owner, item=items[0], request_id=request_id)
     with transaction.atomic():
-        created = Event.objects.bulk_create(events, batch_size=1000)
+        created = events_insert_like(template=template, items=items)
         if created:
             events_changed(owner_ids=[owner.pk])
             events_enqueue()

@@ -1,0 +1,107 @@
+"""OpenAPI: the error envelope as a component, and the error responses every endpoint can give.
+
+Views declare their own outcomes (`error_responses(400, 404, 409)` next to their success
+response); EnvelopeAutoSchema adds what applies to every endpoint of a kind, so no view can
+forget it:
+- 401 on every endpoint that requires authentication;
+- 413 on every request with a body (API_MAX_BODY_BYTES);
+- 429 with `Retry-After` on every rate-limited path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+from beo_automation.ratelimit import rate_limited_path
+
+
+class BearerJWTScheme(SimpleJWTScheme):
+    """Our authentication class is documented as the bearer JWT scheme simplejwt's is (this
+    module is loaded, as DEFAULT_SCHEMA_CLASS, before any schema is generated)."""
+
+    target_class = "beo_automation.authentication.BearerJWTAuthentication"
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.IntegerField(help_text="The HTTP status code, repeated.")
+    message = serializers.CharField(help_text="What went wrong, safe to show.")
+    details = serializers.DictField(
+        required=False,
+        help_text=(
+            "Validation errors: a list of messages per field; for a bulk request, the "
+            "failed items' errors keyed by their index in the array."
+        ),
+    )
+    request_id = serializers.CharField(
+        required=False, help_text="The X-Request-ID of this request, for support and logs."
+    )
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField(help_text="Always false.")
+    error = ErrorSerializer()
+
+
+DEFAULT_DESCRIPTIONS = {
+    400: "Validation failed: `details` lists the messages for each bad field.",
+    401: (
+        "Not authenticated: `Missing or invalid authorization header`, `Token expired` or "
+        "`Invalid token`."
+    ),
+    403: "Forbidden.",
+    404: "Not found.",
+    409: "Conflict with the current state of the resource.",
+    413: "Request body too large (API_MAX_BODY_BYTES).",
+    415: "Unsupported media type: send `Content-Type: application/json`.",
+    429: "Too many requests: retry after the number of seconds in `Retry-After`.",
+}
+
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds until the client's rate-limit window ends.",
+    }
+}
+
+
+def error_responses(*codes: int | tuple[int, str]) -> dict[int, OpenApiResponse]:
+    """`{status: envelope response}` for extend_schema; a (status, description) pair overrides
+    the default description."""
+    responses: dict[int, OpenApiResponse] = {}
+    for item in codes:
+        code, description = item if isinstance(item, tuple) else (item, DEFAULT_DESCRIPTIONS[item])
+        responses[code] = OpenApiResponse(ErrorEnvelopeSerializer, description=description)
+    return responses
+
+
+class EnvelopeAutoSchema(AutoSchema):
+    def _requires_authentication(self) -> bool:
+        permissions = getattr(self.view, "permission_classes", [])
+        authenticators = getattr(self.view, "authentication_classes", [])
+        return bool(authenticators) and not any(
+            isinstance(p, type) and issubclass(p, AllowAny) for p in permissions
+        )
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        implied: list[int] = []
+        if self._requires_authentication():
+            implied.append(401)
+        if self.method in {"POST", "PUT", "PATCH"}:
+            implied.append(413)
+        if rate_limited_path(self.path):
+            implied.append(429)
+        for code, response in error_responses(*implied).items():
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(
+                    response, str(code), direction=direction
+                )
+        if "429" in responses:
+            responses["429"].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
+        return responses

@@ -1,0 +1,249 @@
+"""What the events API accepts and returns.
+
+Input is validated by DRF serializers (per-field messages in the error envelope's `details`),
+then by events.services.event_input_validate, the rule every entry point shares (type pattern,
+payload size → 413).
+
+Output: one representation for every endpoint, built by `event_representation` from the
+columns the selectors read. EventSerializer declares the same fields for the OpenAPI schema and
+renders through that function: DRF's per-field machinery costs an order of magnitude more per
+row, which a page of 500 events would feel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from beo_automation.errors import PayloadTooLargeError, ValidationError
+from events.models import Event, Priority, Status
+from events.selectors import EVENT_API_FIELDS, EventRow
+from events.services import TYPE_PATTERN, TYPE_RULE, EventInput, event_input_validate
+
+PRIORITY_NAMES: dict[int, str] = {int(p.value): str(p.label) for p in Priority}
+PRIORITY_CHOICES = [str(p.label) for p in Priority]
+STATUS_CHOICES = [str(s.value) for s in Status]
+BULK_MAX_EVENTS = 1000
+
+
+class StrictFieldsMixin(serializers.Serializer):
+    """Unknown fields are an error, not silently dropped: a typo such as `priorty` must not
+    create an event with the default priority."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        if not unknown:
+            return super().to_internal_value(data)
+        errors: dict[str, Any] = {}
+        try:
+            super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                errors.update(exc.detail)
+        errors.update({str(name): ["Unknown field."] for name in unknown})
+        raise serializers.ValidationError(errors)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(serializers.Field):
+    """Any JSON object (already parsed by the JSON parser); arrays, strings, numbers refused."""
+
+    default_error_messages = {"not_an_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class EventInputSerializer(StrictFieldsMixin):
+    """An event to submit. Fields not listed here are refused."""
+
+    type = serializers.CharField(
+        max_length=100,
+        trim_whitespace=False,
+        validators=[RegexValidator(TYPE_PATTERN, message=f"Must be {TYPE_RULE}.")],
+        help_text=f"Event type, {TYPE_RULE}; e.g. `beo.created`.",
+    )
+    payload = JSONObjectField(
+        help_text="A JSON object, at most EVENT_PAYLOAD_MAX_BYTES (default 64 KiB) serialised."
+    )
+    priority = serializers.ChoiceField(
+        choices=PRIORITY_CHOICES,
+        default=str(Priority.NORMAL.label),
+        help_text="Processing order: urgent > high > normal > low. Default normal.",
+    )
+
+
+_INPUT_FIELDS = frozenset({"type", "payload", "priority"})
+_PRIORITY_NAMES = frozenset(PRIORITY_CHOICES)
+
+
+def events_already_valid(data: Any) -> list[dict[str, Any]] | None:
+    """A bulk body's items as EventInputSerializer would return them, when every item is
+    already in that exact form; None otherwise (then the serializer runs, with its messages).
+
+    DRF's per-field machinery is the largest cost of a 1,000-event request; well-formed
+    submissions — nearly all of them — skip it. Anything DRF would coerce or refuse falls back.
+    """
+    if not isinstance(data, list) or not 0 < len(data) <= BULK_MAX_EVENTS:
+        return None
+    items: list[dict[str, Any]] = []
+    for item in data:
+        if not isinstance(item, dict) or not _INPUT_FIELDS.issuperset(item):
+            return None
+        kind, payload = item.get("type"), item.get("payload")
+        priority = item.get("priority", "normal")
+        if not (
+            type(kind) is str
+            and TYPE_PATTERN.fullmatch(kind)
+            and type(payload) is dict
+            and type(priority) is str
+            and priority in _PRIORITY_NAMES
+        ):
+            return None
+        items.append({"type": kind, "payload": payload, "priority": priority})
+    return items
+
+
+def event_input_from(data: Mapping[str, Any]) -> EventInput:
+    """An EventInputSerializer's validated data through the rule every entry point shares."""
+    return event_input_validate(
+        type=data["type"], payload=data["payload"], priority=data["priority"]
+    )
+
+
+def event_inputs_validate(items: Sequence[Mapping[str, Any]]) -> list[EventInput]:
+    """A bulk submission's items, each through event_input_from; every failure is reported,
+    keyed by the item's index: 413 when any payload is too large, else 400."""
+    inputs: list[EventInput] = []
+    invalid: dict[str, Any] = {}
+    too_large: dict[str, Any] = {}
+    for index, data in enumerate(items):
+        try:
+            inputs.append(event_input_from(data))
+        except PayloadTooLargeError as exc:
+            too_large[str(index)] = {"payload": [exc.message]}
+        except ValidationError as exc:
+            invalid[str(index)] = exc.details
+    if too_large:
+        first = next(iter(too_large))
+        message = too_large[first]["payload"][0]
+        raise PayloadTooLargeError(f"Item {first}: {message}", details=too_large)
+    if invalid:
+        raise ValidationError(details=invalid)
+    return inputs
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, whatever TIME_ZONE says: API consumers get one format."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_representation(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's view of an event, from a row of EVENT_API_FIELDS (or an Event's attributes)."""
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "payload": row["payload"],
+        "priority": PRIORITY_NAMES[row["priority"]],
+        "status": str(row["status"]),
+        "created_at": timestamp(row["created_at"]),
+        "started_at": timestamp(row["started_at"]),
+        "completed_at": timestamp(row["completed_at"]),
+        "attempts": row["attempts"],
+        # Stored as "" for "no error"; the API says null.
+        "last_error": row["last_error"] or None,
+        "duration_ms": row["duration_ms"],
+        "result": row["result"],
+    }
+
+
+def event_row(event: Event) -> EventRow:
+    return {name: getattr(event, name) for name in EVENT_API_FIELDS}
+
+
+class EventSerializer(serializers.Serializer):
+    """An event, as every endpoint returns it."""
+
+    # Rendered by event_representation (see the module docstring); the fields document it.
+
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    payload = JSONObjectField()
+    priority = serializers.ChoiceField(choices=PRIORITY_CHOICES)
+    status = serializers.ChoiceField(
+        choices=STATUS_CHOICES,
+        help_text="pending → processing → completed | failed (retryable) ; pending → cancelled.",
+    )
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a worker last claimed the event."
+    )
+    completed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it reached a final state."
+    )
+    attempts = serializers.IntegerField(help_text="Processing attempts so far.")
+    last_error = serializers.CharField(
+        allow_null=True, help_text="The last failed attempt's error, if any."
+    )
+    duration_ms = serializers.FloatField(
+        allow_null=True, help_text="How long the last attempt's handlers ran."
+    )
+    result = serializers.JSONField(
+        allow_null=True, help_text="What the handlers returned, by handler name."
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        row = event_row(instance) if isinstance(instance, Event) else instance
+        return event_representation(row)
+
+
+class EventPageSerializer(serializers.Serializer):
+    """One page of events, newest first, with links to the neighbouring pages."""
+
+    results = EventSerializer(many=True)
+    next = serializers.URLField(
+        allow_null=True, help_text="Absolute URL of the next (older) page; null on the last."
+    )
+    previous = serializers.URLField(
+        allow_null=True, help_text="Absolute URL of the previous (newer) page; null on the first."
+    )
+
+
+class EventBulkResultSerializer(serializers.Serializer):
+    """The events a bulk submission created."""
+
+    count = serializers.IntegerField(help_text="Events created.")
+    results = EventSerializer(many=True, help_text="The created events, in request order.")
+
+
+class EventListQuerySerializer(StrictFieldsMixin):
+    """Query parameters of GET /api/events/; unknown ones are refused like unknown fields."""
+
+    status = serializers.ChoiceField(choices=STATUS_CHOICES, required=False)
+    priority = serializers.ChoiceField(choices=PRIORITY_CHOICES, required=False)
+    type = serializers.CharField(max_length=100, required=False)
+    created_after = serializers.DateTimeField(
+        required=False, help_text="Events created at or after this time (ISO 8601)."
+    )
+    created_before = serializers.DateTimeField(
+        required=False, help_text="Events created before this time (ISO 8601)."
+    )
+    cursor = serializers.CharField(
+        required=False, help_text="Opaque position from a `next` or `previous` link."
+    )
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, default=50, help_text="Events per page."
+    )

@@ -1,0 +1,102 @@
+"""Inserting many events at once, fast: PostgreSQL's COPY instead of a 1,000-row INSERT.
+
+`Event.objects.bulk_create` spends most of a 1,000-event request in Python: Django prepares
+every field of every row (~19,000 calls) and psycopg quotes the resulting arrays client-side.
+COPY streams the rows through psycopg's C row formatter and PostgreSQL applies the same
+constraints, defaults and indexes. COPY cannot return generated ids, so the ids are taken from
+the table's identity sequence first (one query) and written explicitly.
+
+Every event of one call shares the template's values except its id, type, payload and
+priority; new columns are picked up from the model, with the template's value.
+Other databases (the embedded SQLite) use bulk_create.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import JSONField
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from events.models import Event
+
+# Per-event values; every other column comes from the template.
+VARYING = ("type", "payload", "priority")
+
+
+def _db_value(value: Any, *, is_json: bool) -> Any:
+    if value is None:
+        return None
+    if is_json:
+        return Jsonb(value)
+    if isinstance(value, enum.Enum):
+        # psycopg would write an Enum member's *name*; the column holds its value.
+        return value.value
+    return value
+
+
+def _allocate_ids(count: int) -> list[int]:
+    table = Event._meta.db_table
+    column = Event._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, column, count],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _copy(attnames: list[str], rows: list[list[Any]], *, payload_texts: list[str | None]) -> None:
+    fields = {field.attname: field for field in Event._meta.concrete_fields}
+    columns = [str(fields[name].column) for name in attnames]
+    json_columns = [isinstance(fields[name], JSONField) for name in attnames]
+    statement = sql.SQL("COPY {table} ({columns}) FROM STDIN").format(
+        table=sql.Identifier(Event._meta.db_table),
+        columns=sql.SQL(", ").join(sql.Identifier(column) for column in columns),
+    )
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(statement) as copy,
+    ):
+        payload_at = attnames.index("payload")
+        for values, text in zip(rows, payload_texts, strict=True):
+            row = [_db_value(v, is_json=j) for v, j in zip(values, json_columns, strict=True)]
+            if text is not None:
+                row[payload_at] = text  # jsonb parses the text form COPY sends
+            copy.write_row(row)
+
+
+def events_insert_like(*, template: Event, items: Sequence[Any]) -> list[Event]:
+    """Insert one event per item (anything with type, payload, priority) that is otherwise a
+    copy of the unsaved `template`; returns the saved events in item order. Call it inside a
+    transaction: the rows become visible together or not at all."""
+    if not items:
+        return []
+    attnames = [field.attname for field in Event._meta.concrete_fields]
+    position = {name: i for i, name in enumerate(attnames)}
+    base = [getattr(template, name) for name in attnames]
+    rows: list[list[Any]] = []
+    for item in items:
+        values = list(base)
+        values[position["type"]] = item.type
+        values[position["payload"]] = item.payload
+        values[position["priority"]] = int(item.priority)
+        rows.append(values)
+    # The payloads' JSON text, already produced by validation when the items carry it.
+    texts = [getattr(item, "payload_json", None) for item in items]
+
+    if connection.vendor != "postgresql":
+        unsaved = [Event(*values) for values in rows]  # type: ignore[misc]
+        return Event.objects.bulk_create(unsaved, batch_size=1000)
+
+    id_at = position["id"]
+    for values, new_id in zip(rows, _allocate_ids(len(rows)), strict=True):
+        values[id_at] = new_id
+    _copy(attnames, rows, payload_texts=texts)
+    # Positional construction: several times cheaper per instance than keyword arguments.
+    return [Event.from_db(DEFAULT_DB_ALIAS, attnames, values) for values in rows]

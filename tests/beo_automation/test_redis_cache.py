@@ -1,0 +1,66 @@
+"""The Redis cache backend: Django's, reusing its clients, with a one-call atomic incr."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from django.core.cache import cache
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def key():
+    name = f"test-redis-cache:{uuid.uuid4().hex}"
+    yield name
+    cache.delete(name)
+
+
+def test_the_default_cache_is_this_backend():
+    from beo_automation.redis_cache import ReusingRedisCacheClient
+
+    assert isinstance(cache._cache, ReusingRedisCacheClient)
+
+
+def test_one_client_object_is_reused():
+    client = cache._cache
+    assert client.get_client() is client.get_client(write=True)
+
+
+def test_incr_adds_to_an_existing_counter(key):
+    cache.set(key, 5)
+    assert cache.incr(key) == 6
+    assert cache.incr(key, 10) == 16
+    assert cache.get(key) == 16
+
+
+def test_incr_of_a_missing_key_is_a_value_error_as_in_django(key):
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr(key)
+    assert cache.get(key) is None  # and it did not create it
+
+
+def test_concurrent_increments_are_all_counted(key):
+    cache.set(key, 0, timeout=60)
+
+    def bump() -> None:
+        for _ in range(50):
+            cache.incr(key)
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.get(key) == 400
+
+
+def test_the_usual_operations_still_work(key):
+    assert cache.add(key, {"a": 1}, timeout=30)
+    assert not cache.add(key, {"a": 2}, timeout=30)
+    assert cache.get(key) == {"a": 1}
+    cache.set_many({key: [1, 2]}, timeout=30)
+    assert cache.get_many([key]) == {key: [1, 2]}
+    assert cache.delete(key)
