@@ -10,7 +10,13 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beo_automation.settings")
@@ -38,3 +44,19 @@ def close_database_connections(**kwargs: Any) -> None:
     from beo_automation.lifecycle import close_database_connections as close
 
     close(reason="celery worker shutdown")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def return_database_connections(sender: Any = None, **kwargs: Any) -> None:
+    """Between tasks, what Django does between requests: give the connection back to the pool
+    (or close it when it broke or outlived CONN_MAX_AGE), but keep the pool.
+
+    Celery's own fix-up would close the pool after every task (settings.CELERY_DB_REUSE_MAX);
+    eager tasks run inside the caller's request or transaction and are left alone.
+    """
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -1,22 +1,87 @@
 """Enqueueing processing: the database row is the work, the Celery message only says "look".
 
-Messages are sent after the surrounding transaction commits, so a worker never looks for a
-row it cannot see yet, and a rolled-back create sends nothing.
+Messages ("doorbells") are sent after the surrounding transaction commits, so a worker never
+looks for a row it cannot see yet, and a rolled-back create sends nothing.
+
+One drain handles hundreds of events, so a doorbell per created event would mostly wake workers
+to find nothing. Doorbells are debounced with a flag in the cache: a ring sends a message only
+when no doorbell is already waiting, and a worker clears the flag when it starts draining (see
+`events_doorbell_answered`), so an event committed after that rings again. No wake-up is lost:
+an event that found the flag set was committed before the waiting doorbell's drain starts, and
+that drain claims it. If a flagged doorbell itself is lost (broker flushed, worker killed), the
+flag expires after EVENT_REQUEUE_AFTER and the sweeper rings regardless of it.
 """
 
 from __future__ import annotations
 
+import math
+import time
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
+logger = structlog.get_logger("events.dispatch")
 
-def events_enqueue(*, countdown: float | None = None) -> None:
-    """Ask a worker to process pending events once the current transaction commits."""
+DOORBELL_KEY = "events:doorbell"
+# Delayed doorbells (retries after a backoff) are debounced per second of their due time.
+DELAYED_DOORBELL_KEY = "events:doorbell:at:{due}"
+
+
+def _eager() -> bool:
+    # Without a broker (the embedded default) tasks run in-process the moment they are sent.
+    return bool(settings.CELERY_TASK_ALWAYS_EAGER)
+
+
+def _flag(key: str, *, ttl: float) -> bool:
+    """Set a debounce flag; False when it was already set. A cache outage never blocks a ring."""
+    try:
+        return bool(cache.add(key, "1", timeout=max(1, math.ceil(ttl))))
+    except Exception:  # Redis down: ring anyway, a spare doorbell is harmless
+        logger.warning("Doorbell flag unavailable; ringing without debounce", exc_info=True)
+        return True
+
+
+def _send(countdown: float | None = None) -> None:
     from events.tasks import process_events
 
-    def send() -> None:
+    try:
         if countdown is None:
             process_events.apply_async()
         else:
             process_events.apply_async(countdown=countdown)
+    except Exception:  # the event is committed; the sweeper re-rings for it
+        logger.warning("Could not send the processing doorbell; the sweeper will", exc_info=True)
 
-    transaction.on_commit(send, robust=True)
+
+def events_enqueue(*, countdown: float | None = None, force: bool = False) -> None:
+    """Ask a worker to process pending events once the current transaction commits.
+
+    - default: a debounced doorbell (nothing is sent while one is already waiting);
+    - `countdown`: a doorbell for events that become claimable later (retry backoff), debounced
+      per second of its due time. Without a broker it is skipped: an eager task would run at
+      once, before the event is due; the local beat's sweep runs due retries instead;
+    - `force`: always send (the sweeper, which exists to replace lost doorbells).
+    """
+
+    def ring() -> None:
+        if countdown is not None:
+            if _eager():
+                return
+            due = math.ceil(time.time() + countdown)
+            if _flag(DELAYED_DOORBELL_KEY.format(due=due), ttl=countdown + 60):
+                _send(countdown=max(0.0, due - time.time()))
+            return
+        if force or _eager() or _flag(DOORBELL_KEY, ttl=settings.EVENT_REQUEUE_AFTER):
+            _send()
+
+    transaction.on_commit(ring, robust=True)
+
+
+def events_doorbell_answered() -> None:
+    """A worker starts draining: events committed from now on must ring a new doorbell."""
+    try:
+        cache.delete(DOORBELL_KEY)
+    except Exception:  # the flag expires by itself; draining matters more
+        logger.warning("Could not clear the doorbell flag", exc_info=True)

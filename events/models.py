@@ -7,10 +7,13 @@ workers claim rows from this table in priority order, so a lost message never lo
 from __future__ import annotations
 
 import base64
+import binascii
 import secrets
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -106,6 +109,11 @@ class Event(EventFields):
             models.Index(fields=["-created_at", "-id"], name="event_newest_idx"),
             # Archival: completed events older than a cutoff.
             models.Index(fields=["status", "created_at"], name="event_status_created_idx"),
+            # The admin's search by type and type prefix (LIKE 'beo.%'); pattern ops so the
+            # prefix match can use it whatever the database collation. About 5 % on inserts.
+            models.Index(
+                fields=["type"], name="event_type_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
             # When did a worker last take an event (alerting on a stalled pipeline).
             models.Index(
                 fields=["-started_at"],
@@ -158,9 +166,38 @@ class EventArchive(EventFields):
         ]
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
+# Standard Webhooks: secrets of 24 to 64 random bytes.
+WEBHOOK_SECRET_BYTES = (24, 64)
+
+
 def new_webhook_secret() -> str:
     # Standard Webhooks secrets are base64 with a "whsec_" prefix.
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def validate_webhook_secret(secret: str) -> None:
+    """A Standard Webhooks secret: `whsec_` and the base64 of 24 to 64 random bytes."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValidationError(f"The secret must start with {WEBHOOK_SECRET_PREFIX!r}.")
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(
+            f"After {WEBHOOK_SECRET_PREFIX!r} the secret must be base64."
+        ) from None
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ValidationError(
+            f"The secret must encode {low} to {high} random bytes (it encodes {len(key)})."
+        )
+
+
+# Event types are letters, digits and . _ : -; a pattern may add the wildcards * and ?.
+validate_type_pattern = RegexValidator(
+    r"^[A-Za-z0-9._:*?-]{1,100}$",
+    "Use an event type (beo.created) or a pattern with * and ? (beo.*, *.created, *).",
+)
 
 
 class Subscription(models.Model):
@@ -169,12 +206,18 @@ class Subscription(models.Model):
     name = models.CharField(max_length=100, unique=True)
     type_pattern = models.CharField(
         max_length=100,
+        validators=[validate_type_pattern],
         help_text="Event type to deliver: an exact type (beo.created) or a wildcard (beo.*, *).",
     )
-    target_url = models.URLField(max_length=500)
+    target_url = models.URLField(
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Receives a signed POST per event (http or https; redirects are not followed).",
+    )
     secret = models.CharField(
         max_length=100,
         default=new_webhook_secret,
+        validators=[validate_webhook_secret],
         help_text="Standard Webhooks signing secret (whsec_…); the receiver verifies with it.",
     )
     is_active = models.BooleanField(default=True)
