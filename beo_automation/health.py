@@ -96,6 +96,10 @@ def build_checks() -> dict[str, HealthCheck]:
     if settings.REDIS_URL:
         checks["cache"] = Cache(alias="default")
         checks["broker"] = Redis(client_factory=_broker_client_factory())
+    # Alert channels that keep failing (alerts app): `ok` with {"channels": 0} when none is set.
+    from alerts.health import NotificationChannels
+
+    checks["notifications"] = NotificationChannels()
     timeout = datetime.timedelta(seconds=settings.HEALTH_CHECK_TIMEOUT)
     for check in checks.values():
         check.timeout = timeout

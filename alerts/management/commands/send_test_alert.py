@@ -1,0 +1,73 @@
+"""Send a test notification to every channel and say which ones work."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Send a test notification to every channel of ALERT_NOTIFY_URLS, one attempt each, "
+        "and report per channel whether it was delivered. Exits 1 if any channel failed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--message", default="", help="Text of the test notification.")
+
+    def handle(self, *args: Any, **options: Any) -> str:
+        from alerts.notifications import notifications_send_test
+        from alerts.notifiers import configured_channels, invalid_channels
+
+        invalid = invalid_channels()
+        for channel in invalid:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"✗ URL {channel.position} ({channel.label}): not a valid Apprise URL"
+                )
+            )
+        if not configured_channels():
+            raise CommandError(
+                "No usable notification channel: set ALERT_NOTIFY_URLS to one or more Apprise "
+                "URLs separated by spaces or commas, e.g. "
+                "'slacks://TokenA/TokenB/TokenC/#alerts json://hooks.example.com/beo' "
+                "(https://github.com/caronc/apprise/wiki)."
+            )
+        from alerts.runs import job_run
+
+        started = time.perf_counter()
+        who = f"manage.py send_test_alert ({getpass.getuser()})"
+        results = job_run(
+            job="send_test_alert",
+            trigger="command",
+            triggered_by=who,
+            work=lambda: notifications_send_test(requested_by=who, message=options["message"]),
+            summarize=lambda results: {
+                "delivered": [r.label for r in results if r.ok],
+                "failed": {r.label: r.error for r in results if not r.ok},
+                "invalid_urls": len(invalid),
+            },
+            succeeded=lambda results: not invalid and all(r.ok for r in results),
+        )
+        for result in results:
+            note = "" if result.recorded else " (not recorded: database unavailable)"
+            if result.ok:
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"✓ {result.label}: delivered in {result.duration_ms:.0f} ms{note}"
+                    )
+                )
+            else:
+                self.stdout.write(self.style.ERROR(f"✗ {result.label}: {result.error}{note}"))
+        ok = sum(r.ok for r in results)
+        total = len(results) + len(invalid)
+        summary = (
+            f"Test alert delivered to {ok} of {total} channels in "
+            f"{time.perf_counter() - started:.2f} s"
+        )
+        if ok < total:
+            raise CommandError(f"{summary}; {total - ok} failed (see above)")
+        return summary

@@ -1,0 +1,265 @@
+"""Measuring the operations guide's key metrics for real, one function per metric.
+
+Each returns a measurement or `NotMeasured(reason)`: a number we could not get honestly (database
+connections on SQLite, request metrics without a shared store, anything while its source is
+down) is reported as not measured, never guessed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psutil
+from django.conf import settings
+from django.db import connection
+from django.db.models import Min
+
+from alerts.request_metrics import RequestWindow, request_window
+from events.models import Event, Status
+from events.selectors import QueueStats, event_last_claimed_at, event_queue_stats
+
+
+@dataclasses.dataclass(frozen=True)
+class NotMeasured:
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Reachability:
+    ok: bool
+    latency_ms: float
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryUsage:
+    percent: float
+    used_bytes: int
+    total_bytes: int
+    process_rss_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DiskUsage:
+    path: str
+    percent: float
+    free_bytes: int
+    total_bytes: int
+    covers: tuple[str, ...]  # the configured directories on this disk
+
+
+@dataclasses.dataclass(frozen=True)
+class DbConnections:
+    used: int
+    active: int
+    capacity: int
+    capacity_source: str  # "pool" (DB_POOL_MAX x processes) or "max_connections"
+    max_connections: int
+
+    @property
+    def percent(self) -> float:
+        return round(self.used / self.capacity * 100, 1) if self.capacity else 100.0
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueMeasure:
+    stats: QueueStats
+    last_claimed_at: datetime | None
+    # Since when the longest-waiting claimable event (pending, available_at passed) waits.
+    claimable_since: datetime | None
+
+
+def _short_error(exc: BaseException) -> str:
+    # Driver messages can carry host names and ports: keep the class and the first line only.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+
+
+def database_reachability() -> Reachability:
+    """SELECT 1 on the default database (a connection attempt gives up after
+    DB_CONNECT_TIMEOUT seconds)."""
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        with contextlib.suppress(Exception):
+            connection.close()  # drop the broken connection; the next use reconnects
+        return Reachability(
+            False, round((time.perf_counter() - started) * 1000, 1), _short_error(exc)
+        )
+    return Reachability(True, round((time.perf_counter() - started) * 1000, 2))
+
+
+def broker_reachability() -> Reachability | NotMeasured:
+    """PING the Celery broker (Redis)."""
+    url = str(settings.CELERY_BROKER_URL)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return NotMeasured("no broker: without REDIS_URL tasks run in-process")
+    import redis
+
+    started = time.perf_counter()
+    timeout = settings.REDIS_SOCKET_TIMEOUT
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        return Reachability(
+            False, round((time.perf_counter() - started) * 1000, 1), _short_error(exc)
+        )
+    return Reachability(True, round((time.perf_counter() - started) * 1000, 2))
+
+
+def memory_measure() -> MemoryUsage:
+    memory = psutil.virtual_memory()
+    return MemoryUsage(
+        percent=float(memory.percent),
+        used_bytes=int(memory.total - memory.available),
+        total_bytes=int(memory.total),
+        process_rss_bytes=int(psutil.Process().memory_info().rss),
+    )
+
+
+_cpu_lock = threading.Lock()
+_cpu_last_call = 0.0
+
+
+def cpu_measure(*, sample_seconds: float | None = None) -> float:
+    """System CPU use in percent, sampled over `sample_seconds` (blocking). Without a sample
+    length: the average since this process's previous call (a short sample the first time)."""
+    global _cpu_last_call  # noqa: PLW0603 - psutil's own baseline is per process too
+    with _cpu_lock:
+        now = time.monotonic()
+        if sample_seconds is None and (_cpu_last_call == 0.0 or now - _cpu_last_call < 0.1):
+            sample_seconds = 0.1
+        value = psutil.cpu_percent(interval=sample_seconds)
+        _cpu_last_call = time.monotonic()
+    return float(value)
+
+
+def disk_paths() -> list[str]:
+    """ALERT_DISK_PATHS, or the directories the app writes to: the project (SQLite database,
+    static files), MEDIA_ROOT, LOG_DIR and BACKUP_DIR."""
+    if settings.ALERT_DISK_PATHS:
+        return [str(p) for p in settings.ALERT_DISK_PATHS]
+    candidates = [
+        settings.BASE_DIR,
+        settings.MEDIA_ROOT,
+        settings.LOG_DIR,
+        getattr(settings, "BACKUP_DIR", None),
+    ]
+    return [str(p) for p in candidates if p]
+
+
+def _existing(path: str) -> Path:
+    # A directory not created yet (no backup so far) lives on its parent's disk.
+    current = Path(path).resolve()
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def disks_measure(paths: list[str] | None = None) -> list[DiskUsage]:
+    """Use of each disk holding one of `paths` (one entry per disk, not per directory)."""
+    by_device: dict[int, list[str]] = {}
+    first_path: dict[int, Path] = {}
+    for path in paths if paths is not None else disk_paths():
+        existing = _existing(path)
+        device = existing.stat().st_dev
+        by_device.setdefault(device, []).append(path)
+        first_path.setdefault(device, existing)
+    usages = []
+    for device, covers in by_device.items():
+        usage = shutil.disk_usage(first_path[device])
+        percent = round(usage.used / usage.total * 100, 1) if usage.total else 0.0
+        usages.append(
+            DiskUsage(
+                path=covers[0],
+                percent=percent,
+                free_bytes=int(usage.free),
+                total_bytes=int(usage.total),
+                covers=tuple(covers),
+            )
+        )
+    return usages
+
+
+DB_CONNECTIONS_SQL = """
+SELECT count(*) AS used,
+       count(*) FILTER (WHERE state = 'active') AS active,
+       current_setting('max_connections')::int AS max_connections,
+       current_setting('superuser_reserved_connections')::int AS reserved
+FROM pg_stat_activity
+WHERE datname = current_database() AND backend_type = 'client backend'
+"""
+
+
+def db_connections_measure() -> DbConnections | NotMeasured:
+    """Client connections to this database (pg_stat_activity) against what can be opened:
+    DB_POOL_MAX x ALERT_DB_POOL_PROCESSES, or the server's max_connections if lower."""
+    if connection.vendor != "postgresql":
+        return NotMeasured(f"{connection.vendor} has no connection pool to measure")
+    with connection.cursor() as cursor:
+        # Statistics views are snapshotted once per transaction: inside one (an atomic block,
+        # a test) the count would be stale without a fresh snapshot.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(DB_CONNECTIONS_SQL)
+        used, active, max_connections, reserved = cursor.fetchone()
+    pool = settings.DB_POOL_MAX * settings.ALERT_DB_POOL_PROCESSES
+    server = max(1, max_connections - reserved)
+    capacity, source = (pool, "pool") if pool <= server else (server, "max_connections")
+    return DbConnections(
+        used=int(used),
+        active=int(active),
+        capacity=int(capacity),
+        capacity_source=source,
+        max_connections=int(max_connections),
+    )
+
+
+def queue_measure(*, now: datetime) -> QueueMeasure:
+    claimable_since = Event.objects.filter(status=Status.PENDING, available_at__lte=now).aggregate(
+        since=Min("available_at")
+    )["since"]
+    return QueueMeasure(
+        stats=event_queue_stats(),
+        last_claimed_at=event_last_claimed_at(),
+        claimable_since=claimable_since,
+    )
+
+
+def requests_measure(*, now: datetime) -> RequestWindow | NotMeasured:
+    if not settings.REDIS_URL:
+        return NotMeasured(
+            "needs Redis (REDIS_URL): without it each process counts only its own requests"
+        )
+    try:
+        window = request_window(minutes=settings.ALERT_WINDOW_MINUTES, at=now.timestamp())
+    except Exception as exc:  # noqa: BLE001 - Redis unreachable
+        return NotMeasured(f"Redis unavailable ({_short_error(exc)})")
+    return window if window is not None else NotMeasured("no shared request metrics")
+
+
+def worker_stalled_for(measure: QueueMeasure, *, now: datetime) -> timedelta | None:
+    """How long claimable events have waited with no worker taking any event, if that is at
+    least ALERT_WORKER_STALL_SECONDS; None when the pipeline is moving (or idle)."""
+    if measure.claimable_since is None:
+        return None
+    limit = timedelta(seconds=settings.ALERT_WORKER_STALL_SECONDS)
+    waiting = now - measure.claimable_since
+    if waiting < limit:
+        return None
+    last = measure.last_claimed_at
+    if last is not None and now - last < limit:
+        return None
+    return waiting if last is None else min(waiting, now - last)
