@@ -1,0 +1,160 @@
+"""Maintenance runs in the admin: read-only, newest first; and a page to start an operation.
+
+Starting an operation from the admin enqueues the same Celery task beat runs (after the
+request's transaction commits), recorded with trigger `admin` and the staff user's name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from maintenance.models import MaintenanceRun, Outcome, Trigger
+from maintenance.tasks import ADMIN_OPERATIONS
+
+OUTCOME_COLOURS = {
+    Outcome.SUCCESS: "#2e7d32",
+    Outcome.FAILED: "#c62828",
+    Outcome.REFUSED: "#ef6c00",
+    Outcome.RUNNING: "#1565c0",
+}
+
+
+class RunOperationForm(forms.Form):
+    operation = forms.ChoiceField(
+        choices=[(key, label) for key, (label, _) in ADMIN_OPERATIONS.items()],
+        widget=forms.RadioSelect,
+    )
+
+
+@admin.register(MaintenanceRun)
+class MaintenanceRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "started_at",
+        "operation",
+        "outcome_badge",
+        "trigger",
+        "triggered_by",
+        "duration",
+        "summary_short",
+    )
+    list_filter = ("operation", "outcome", "trigger")
+    search_fields = ("operation", "triggered_by", "error")
+    date_hierarchy = "started_at"
+    ordering = ("-started_at", "-id")
+    list_per_page = 50
+    # The list never needs a full COUNT(*) of a long history to page through it.
+    show_full_result_count = False
+    fields = (
+        "operation",
+        "outcome",
+        "trigger",
+        "triggered_by",
+        "host",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "arguments_pretty",
+        "summary_pretty",
+        "error",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: MaintenanceRun | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: MaintenanceRun | None = None
+    ) -> bool:
+        return False  # the audit trail; pruned by schedule only
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj: MaintenanceRun) -> str:
+        colour = OUTCOME_COLOURS.get(Outcome(obj.outcome), "#555")
+        return format_html('<strong style="color: {}">{}</strong>', colour, obj.outcome)
+
+    @admin.display(description="duration", ordering="duration_seconds")
+    def duration(self, obj: MaintenanceRun) -> str:
+        return "" if obj.duration_seconds is None else f"{obj.duration_seconds:,.1f} s"
+
+    @admin.display(description="summary")
+    def summary_short(self, obj: MaintenanceRun) -> str:
+        if obj.error:
+            return obj.error[:120] + ("…" if len(obj.error) > 120 else "")
+        text = ", ".join(
+            f"{key}={value}"
+            for key, value in (obj.summary or {}).items()
+            if not isinstance(value, list | dict)
+        )
+        return text[:120] + ("…" if len(text) > 120 else "")
+
+    @admin.display(description="arguments")
+    def arguments_pretty(self, obj: MaintenanceRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.arguments, indent=2, default=str))
+
+    @admin.display(description="summary")
+    def summary_pretty(self, obj: MaintenanceRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.summary, indent=2, default=str))
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "run/",
+                self.admin_site.admin_view(self.run_operation_view),
+                name="maintenance_maintenancerun_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "can_run_maintenance": request.user.has_perm("maintenance.run_maintenance"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def run_operation_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("maintenance.run_maintenance"):
+            raise PermissionDenied
+        form = RunOperationForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            operation = form.cleaned_data["operation"]
+            label, task = ADMIN_OPERATIONS[operation]
+            username = request.user.get_username()
+            transaction.on_commit(
+                lambda: task.apply_async(
+                    kwargs={"trigger": Trigger.ADMIN.value, "triggered_by": username}
+                ),
+                robust=True,
+            )
+            messages.success(
+                request,
+                f"Queued: {label}. It appears in this list when a worker starts it; a failure "
+                "also raises an alert.",
+            )
+            return HttpResponseRedirect(reverse("admin:maintenance_maintenancerun_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Run a maintenance operation",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(
+            request, "admin/maintenance/maintenancerun/run_operation.html", context
+        )

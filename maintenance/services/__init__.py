@@ -1,0 +1,1 @@
+"""Maintenance operations, one module each. Commands, Celery tasks and the admin call these."""

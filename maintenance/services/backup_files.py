@@ -1,0 +1,375 @@
+"""Backup files: names, checksums, manifests, listing and retention, locally and off-site.
+
+One backup is a *set* of files sharing a UTC timestamp:
+
+    beo_automation_20261127_020000.sql.gz            the database (.sqlite3.gz on SQLite)
+    beo_automation_20261127_020000.sql.gz.sha256     its checksum, `sha256sum -c` format
+    beo_automation_media_20261127_020000.tar.gz      MEDIA_ROOT, when it has files
+    beo_automation_media_20261127_020000.tar.gz.sha256
+    beo_automation_20261127_020000.manifest.json     row counts at backup time, sizes, checksums
+
+Files are written under a `.partial` name and renamed when complete, so an interrupted backup
+never looks like a backup. Retention works on whole sets, by the timestamp in the name (which a
+copy does not change, unlike the file's mtime), and always keeps the newest set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from django.utils import timezone
+
+from maintenance.errors import MaintenanceError
+
+PREFIX = "beo_automation"
+STAMP_FORMAT = "%Y%m%d_%H%M%S"
+DATABASE_EXTENSIONS = ("sql.gz", "sql", "sqlite3.gz", "sqlite3")
+NAME_PATTERN = re.compile(
+    rf"^{PREFIX}_(?:(?P<media>media)_)?(?P<stamp>\d{{8}}_\d{{6}})"
+    r"(?:\.(?P<ext>sql\.gz|sql|sqlite3\.gz|sqlite3|tar\.gz|manifest\.json))"
+    r"(?P<sha>\.sha256)?$"
+)
+CHUNK = 1024 * 1024
+MANIFEST_FORMAT = 1
+# Leftovers of interrupted backups are removed once they are this old.
+PARTIAL_MAX_AGE = timedelta(hours=24)
+
+
+def stamp_of(name: str) -> datetime | None:
+    match = NAME_PATTERN.match(Path(name).name)
+    if not match:
+        return None
+    return datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def new_stamp(now: datetime | None = None) -> str:
+    return (now or timezone.now()).astimezone(UTC).strftime(STAMP_FORMAT)
+
+
+def database_file_name(stamp: str, extension: str) -> str:
+    return f"{PREFIX}_{stamp}.{extension}"
+
+
+def media_file_name(stamp: str) -> str:
+    return f"{PREFIX}_media_{stamp}.tar.gz"
+
+
+def manifest_name(stamp: str) -> str:
+    return f"{PREFIX}_{stamp}.manifest.json"
+
+
+def checksum_name(name: str) -> str:
+    return f"{name}.sha256"
+
+
+def is_database_backup(name: str) -> bool:
+    match = NAME_PATTERN.match(Path(name).name)
+    return bool(
+        match and not match["media"] and not match["sha"] and match["ext"] in DATABASE_EXTENSIONS
+    )
+
+
+# --- Writing -------------------------------------------------------------------------------
+
+
+def backup_directory(path: str | os.PathLike[str] | None = None) -> Path:
+    """The directory to write to, created owner-only; an unusable one is an operator error."""
+    directory = Path(path) if path is not None else Path(settings.BACKUP_DIR)
+    if directory.exists() and not directory.is_dir():
+        raise MaintenanceError(f"{directory} is not a directory: choose another --output-dir")
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MaintenanceError(
+            f"Cannot create the backup directory {directory}: {exc.strerror}. Create it (owned "
+            "by the user running the app) or set BACKUP_DIR / --output-dir to a writable one."
+        ) from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise MaintenanceError(
+            f"Cannot write to the backup directory {directory} (permission denied). Fix its "
+            "permissions or set BACKUP_DIR / --output-dir to a writable directory."
+        )
+    return directory
+
+
+class HashingWriter:
+    """A binary file written under `<name>.partial`, hashed as it goes, renamed on commit()."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.partial = final.with_name(final.name + ".partial")
+        # Owner-only from the first byte: a backup holds every row of the database.
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.handle: IO[bytes] = os.fdopen(fd, "wb", buffering=0)
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self.handle.write(data)
+            self.digest.update(data)
+            self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def commit(self) -> str:
+        """Flush to disk, rename into place, write the .sha256 file; returns the digest."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        self.partial.replace(self.final)
+        hexdigest = self.digest.hexdigest()
+        write_text_file(
+            self.final.with_name(checksum_name(self.final.name)),
+            f"{hexdigest}  {self.final.name}\n",
+        )
+        return hexdigest
+
+    def discard(self) -> None:
+        if not self.handle.closed:
+            self.handle.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def write_text_file(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
+
+
+# --- Checksums and manifests ------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_checksum_text(text: str) -> str | None:
+    parts = text.split()
+    if parts and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+        return parts[0]
+    return None
+
+
+def checksum_status(path: Path) -> str:
+    """`ok`, `mismatch`, `missing` (no .sha256 beside it) or `unreadable`."""
+    sidecar = path.with_name(checksum_name(path.name))
+    if not sidecar.exists():
+        return "missing"
+    expected = read_checksum_text(sidecar.read_text())
+    if expected is None:
+        return "unreadable"
+    return "ok" if sha256_of(path) == expected else "mismatch"
+
+
+def verify_checksum(path: Path) -> bool:
+    """True when a .sha256 file exists and matches; False when there is none; raises on a
+    mismatch (a corrupt or altered backup must never be restored)."""
+    status = checksum_status(path)
+    if status == "missing":
+        return False
+    if status != "ok":
+        raise MaintenanceError(
+            f"Checksum {status} for {path.name}: the file does not match "
+            f"{checksum_name(path.name)}, so it is corrupt or was altered. Use another backup "
+            "(`manage.py list_backups`)."
+        )
+    return True
+
+
+def read_manifest(backup: Path) -> dict[str, Any] | None:
+    stamp = stamp_of(backup.name)
+    if stamp is None:
+        return None
+    path = backup.with_name(manifest_name(stamp.strftime(STAMP_FORMAT)))
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MaintenanceError(f"The manifest {path.name} is unreadable: {exc}") from exc
+    return data if isinstance(data, dict) else None
+
+
+# --- Listing --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BackupFile:
+    name: str
+    stamp: datetime
+    size: int
+    location: str  # "local" or "off-site"
+    path: Path | None = None
+
+    @property
+    def age(self) -> timedelta:
+        return timezone.now() - self.stamp
+
+
+def local_files(directory: Path) -> list[BackupFile]:
+    """Every backup-set file in `directory`, newest first."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for entry in directory.iterdir():
+        stamp = stamp_of(entry.name)
+        if stamp is not None and entry.is_file():
+            found.append(
+                BackupFile(
+                    name=entry.name,
+                    stamp=stamp,
+                    size=entry.stat().st_size,
+                    location="local",
+                    path=entry,
+                )
+            )
+    return sorted(found, key=lambda f: (f.stamp, f.name), reverse=True)
+
+
+def offsite_storage() -> Storage | None:
+    """STORAGES["backups"] when configured, else None."""
+    if "backups" not in settings.STORAGES:
+        return None
+    try:
+        return storages["backups"]
+    except ImproperlyConfigured as exc:
+        raise MaintenanceError(f"STORAGES['backups'] is misconfigured: {exc}") from exc
+
+
+def offsite_files(storage: Storage) -> list[BackupFile]:
+    try:
+        _, names = storage.listdir("")
+    except FileNotFoundError:
+        return []
+    except Exception as exc:  # any backend (S3, SFTP, …) fails its own way
+        raise MaintenanceError(f"Cannot list the off-site backups: {exc}") from exc
+    found = []
+    for name in names:
+        stamp = stamp_of(name)
+        if stamp is not None:
+            found.append(
+                BackupFile(name=name, stamp=stamp, size=storage.size(name), location="off-site")
+            )
+    return sorted(found, key=lambda f: (f.stamp, f.name), reverse=True)
+
+
+def upload(storage: Storage, path: Path) -> str:
+    """Copy one file to the off-site storage under its own name (streamed, not read whole)."""
+    name = path.name
+    try:
+        if storage.exists(name):
+            storage.delete(name)  # a rerun replaces a partial upload of the same file
+        with path.open("rb") as handle:
+            saved = storage.save(name, File(handle, name=name))
+    except Exception as exc:  # any backend fails its own way
+        raise MaintenanceError(
+            f"Uploading {name} to the off-site storage failed: {exc}. The local backup is "
+            "intact; check the storage settings and credentials, then run backup_db again."
+        ) from exc
+    return saved
+
+
+def download(storage: Storage, name: str, directory: Path) -> Path:
+    """Fetch an off-site file (and its .sha256 and manifest when there) into `directory`."""
+    stamp = stamp_of(name)
+    wanted = [name, checksum_name(name)]
+    if stamp is not None:
+        wanted.append(manifest_name(stamp.strftime(STAMP_FORMAT)))
+    for item in wanted:
+        if not storage.exists(item):
+            if item == name:
+                raise MaintenanceError(f"{name} is not in the off-site storage")
+            continue
+        target = directory / item
+        with storage.open(item, "rb") as source:
+            writer = HashingWriter(target)
+            try:
+                while chunk := source.read(CHUNK):
+                    writer.write(chunk)
+                writer.handle.flush()
+                writer.handle.close()
+                writer.partial.replace(target)
+            except BaseException:
+                writer.discard()
+                raise
+    return directory / name
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+
+def expired_stamps(
+    files: Iterable[BackupFile], *, days: int, keep: str | None = None
+) -> set[datetime]:
+    """Timestamps of the sets older than `days`, never the newest set nor `keep`'s."""
+    stamps = sorted({f.stamp for f in files}, reverse=True)
+    if days <= 0 or not stamps:
+        return set()
+    cutoff = timezone.now() - timedelta(days=days)
+    kept = {stamps[0]}
+    if keep is not None and (stamp := stamp_of(keep)) is not None:
+        kept.add(stamp)
+    return {s for s in stamps if s < cutoff and s not in kept}
+
+
+def local_retention(directory: Path, *, days: int, keep: str | None = None) -> list[str]:
+    """Delete the local sets older than `days` (and stale .partial files); returns names."""
+    files = local_files(directory)
+    expired = expired_stamps(files, days=days, keep=keep)
+    deleted = []
+    for item in files:
+        if item.stamp in expired and item.path is not None:
+            item.path.unlink(missing_ok=True)
+            deleted.append(item.name)
+    now = timezone.now().timestamp()
+    for partial in directory.glob(f"{PREFIX}_*.partial"):
+        if now - partial.stat().st_mtime > PARTIAL_MAX_AGE.total_seconds():
+            partial.unlink(missing_ok=True)
+            deleted.append(partial.name)
+    return sorted(deleted)
+
+
+def offsite_retention(storage: Storage, *, days: int, keep: str | None = None) -> list[str]:
+    files = offsite_files(storage)
+    expired = expired_stamps(files, days=days, keep=keep)
+    deleted = []
+    for item in files:
+        if item.stamp in expired:
+            try:
+                storage.delete(item.name)
+            except Exception as exc:
+                raise MaintenanceError(f"Deleting {item.name} off-site failed: {exc}") from exc
+            deleted.append(item.name)
+    return sorted(deleted)
+
+
+def group_sets(files: Iterable[BackupFile]) -> Iterator[tuple[datetime, list[BackupFile]]]:
+    """Files grouped by backup set, newest set first."""
+    by_stamp: dict[datetime, list[BackupFile]] = {}
+    for item in files:
+        by_stamp.setdefault(item.stamp, []).append(item)
+    for stamp in sorted(by_stamp, reverse=True):
+        yield stamp, sorted(by_stamp[stamp], key=lambda f: f.name)

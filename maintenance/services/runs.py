@@ -1,0 +1,217 @@
+"""Recording maintenance runs and keeping two runs of one operation from overlapping.
+
+Every operation runs inside `maintenance_run()`: it takes the operation's lock (or records a
+`refused` run and raises), writes a `running` record, and on the way out stores the outcome,
+duration, summary and error. The same path serves the command, the Celery task and the admin,
+which differ only in the `RunContext` they pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.db import DatabaseError
+from django.utils import timezone
+
+from maintenance.errors import MaintenanceError, OperationInProgressError
+from maintenance.models import MaintenanceRun, Outcome, Trigger
+from maintenance.services.database import ensure_reachable
+from maintenance.services.locks import operation_lock
+
+logger = structlog.get_logger("maintenance")
+
+INTERRUPTED = (
+    "Interrupted: the process running it ended without recording an outcome "
+    "(killed, crashed, or the machine restarted)."
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """Who started a run and how, and where its progress lines go."""
+
+    trigger: Trigger = Trigger.COMMAND
+    triggered_by: str = ""
+    progress: Callable[[str], None] | None = None
+
+
+def current_os_user() -> str:
+    """The operator behind a command: the login name (and who sudo'd, when they did)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    sudo_user = os.environ.get("SUDO_USER")
+    return f"{sudo_user} (sudo {user})" if sudo_user and sudo_user != user else user
+
+
+def command_context(progress: Callable[[str], None] | None = None) -> RunContext:
+    return RunContext(trigger=Trigger.COMMAND, triggered_by=current_os_user(), progress=progress)
+
+
+def this_host() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RunRecorder:
+    """Handed to the operation: report progress, fill in the summary."""
+
+    def __init__(self, run: MaintenanceRun, context: RunContext) -> None:
+        self.run = run
+        self.context = context
+        self.summary: dict[str, Any] = {}
+        self.started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def progress(self, message: str, **fields: Any) -> None:
+        """A progress line: to the operator's terminal and, for every trigger, to the log."""
+        logger.info(message, operation=self.run.operation, run_id=self.run.pk, **fields)
+        if self.context.progress is not None:
+            self.context.progress(message)
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, MaintenanceError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted by the operator (Ctrl-C)."
+    name = type(exc).__name__
+    if name == "SoftTimeLimitExceeded":
+        return "Stopped: the task's time limit (MAINTENANCE_TASK_TIME_LIMIT) was reached."
+    text = str(exc).strip()
+    return f"{name}: {text}" if text else name
+
+
+@contextlib.contextmanager
+def maintenance_run(
+    *, operation: str, arguments: Mapping[str, Any], context: RunContext
+) -> Iterator[RunRecorder]:
+    """Run one operation under its lock and record it (see the module docstring)."""
+    ensure_reachable()
+    with operation_lock(operation) as held:
+        if not held:
+            _refuse(operation=operation, arguments=arguments, context=context)
+        # We hold the lock, so a `running` record of this operation is a dead process's.
+        MaintenanceRun.objects.filter(operation=operation, outcome=Outcome.RUNNING).update(
+            outcome=Outcome.FAILED, finished_at=timezone.now(), error=INTERRUPTED
+        )
+        run = MaintenanceRun.objects.create(
+            operation=operation,
+            arguments=dict(arguments),
+            trigger=context.trigger,
+            triggered_by=context.triggered_by[:150],
+            host=this_host()[:200],
+        )
+        recorder = RunRecorder(run, context)
+        logger.info(
+            "Maintenance run started",
+            operation=operation,
+            run_id=run.pk,
+            trigger=context.trigger,
+            triggered_by=context.triggered_by,
+            arguments=dict(arguments),
+        )
+        try:
+            yield recorder
+        except BaseException as exc:
+            _finish(recorder, outcome=Outcome.FAILED, error=describe_error(exc))
+            raise
+        _finish(recorder, outcome=Outcome.SUCCESS, error="")
+
+
+def _refuse(*, operation: str, arguments: Mapping[str, Any], context: RunContext) -> None:
+    holder = (
+        MaintenanceRun.objects.filter(operation=operation, outcome=Outcome.RUNNING)
+        .order_by("-started_at")
+        .first()
+    )
+    if holder is not None:
+        since = holder.started_at.isoformat(timespec="seconds")
+        who = f" by {holder.triggered_by}" if holder.triggered_by else ""
+        detail = f"run #{holder.pk}, started {since}{who} on {holder.host}"
+    else:
+        detail = "another process holds its lock"
+    message = (
+        f"{operation} is already running ({detail}). This run did nothing: wait for that "
+        "one to finish (see Maintenance runs in the admin) and run it again if needed."
+    )
+    now = timezone.now()
+    MaintenanceRun.objects.create(
+        operation=operation,
+        arguments=dict(arguments),
+        trigger=context.trigger,
+        triggered_by=context.triggered_by[:150],
+        host=this_host()[:200],
+        started_at=now,
+        finished_at=now,
+        duration_seconds=0.0,
+        outcome=Outcome.REFUSED,
+        error=message,
+    )
+    logger.warning("Maintenance run refused", operation=operation, reason=message)
+    raise OperationInProgressError(message)
+
+
+def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str) -> None:
+    run = recorder.run
+    run.outcome = outcome
+    run.finished_at = timezone.now()
+    run.duration_seconds = round(recorder.elapsed, 3)
+    run.summary = recorder.summary
+    run.error = error
+    fields = ["outcome", "finished_at", "duration_seconds", "summary", "error"]
+    try:
+        updated = MaintenanceRun.objects.filter(pk=run.pk).update(
+            **{name: getattr(run, name) for name in fields}
+        )
+        if updated == 0:
+            # The record vanished with the table it was in: a restore replaced
+            # maintenance_maintenancerun with the backup's. Write it again, in the restored
+            # table, so the restore itself stays on record.
+            run.pk = None
+            run.save(force_insert=True)
+    except DatabaseError:
+        # The failure may be the database itself; the log line below still records the run.
+        logger.exception("Could not record the maintenance run's outcome", run_id=run.pk)
+    log = logger.info if outcome == Outcome.SUCCESS else logger.error
+    log(
+        "Maintenance run finished",
+        operation=run.operation,
+        run_id=run.pk,
+        outcome=outcome,
+        duration_seconds=run.duration_seconds,
+        summary=recorder.summary,
+        error=error or None,
+    )
+
+
+def maintenance_runs_prune(*, older_than_days: int, context: RunContext) -> int:
+    """Delete finished run records older than `older_than_days`; returns how many."""
+    if older_than_days < 1:
+        raise MaintenanceError(
+            f"--days must be at least 1 (got {older_than_days}): run records are the audit trail"
+        )
+    with maintenance_run(
+        operation="prune_runs", arguments={"days": older_than_days}, context=context
+    ) as run:
+        cutoff = timezone.now() - timedelta(days=older_than_days)
+        deleted, _ = (
+            MaintenanceRun.objects.filter(started_at__lt=cutoff)
+            .exclude(outcome=Outcome.RUNNING)
+            .delete()
+        )
+        run.summary = {"deleted": deleted, "cutoff": cutoff.isoformat(timespec="seconds")}
+        run.progress(f"Deleted {deleted:,} run records started before {cutoff:%Y-%m-%d %H:%M}")
+        return deleted

@@ -1,0 +1,51 @@
+"""Fixtures for the maintenance tests: per-test backup/media/off-site directories, scratch
+databases named after this run's test database (dropped afterwards), SQLite child processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def backup_dir(settings: Any, tmp_path: Path) -> Path:
+    """Every maintenance test writes backups (and reads media) in its own directories."""
+    path = tmp_path / "backups"
+    settings.BACKUP_DIR = path
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return path
+
+
+@pytest.fixture
+def media_root(settings: Any) -> Path:
+    path = Path(settings.MEDIA_ROOT)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def offsite(settings: Any, tmp_path: Path) -> Path:
+    """A real off-site storage: FileSystemStorage configured as STORAGES["backups"]."""
+    location = tmp_path / "offsite"
+    location.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
+@pytest.fixture
+def scratch_database() -> Iterator[str]:
+    """A database name of this run (`<test database>_restore_<random>`), dropped afterwards."""
+    from maintenance.services.database import database_drop, scratch_database_name
+
+    name = scratch_database_name("restore")
+    yield name
+    database_drop(name)
