@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from beo_automation.logs import build_logging_config, configure_structlog, parse_level
+from beo_automation.ratelimit_config import parse_networks, parse_rate
 from beo_automation.schedule import ScheduledJob, build_beat_schedule
 from beo_automation.secret_key import secret_key_problem
 
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_ratelimit",
     "django_structlog",
     "beo_automation.apps.CoreConfig",
     "events",
@@ -63,11 +67,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so every later line (and the response) carries the request id.
+    # Outermost: its duration and status (alerts, /metrics) cover the whole chain and the view.
+    "alerts.middleware.RequestMetricsMiddleware",
+    # First of the rest, so every later line (and the response) carries the request id.
     "beo_automation.middleware.RequestIdMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the body is read or a token checked: floods are refused at the lowest cost.
+    "beo_automation.ratelimit.ApiRateLimitMiddleware",
     "beo_automation.middleware.ApiBodySizeLimitMiddleware",
     "beo_automation.middleware.ApiExceptionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -108,7 +116,7 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -163,7 +171,8 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache reusing its client objects (beo_automation/redis_cache.py).
+            "BACKEND": "beo_automation.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             "OPTIONS": {
@@ -222,6 +231,71 @@ SCHEDULED_JOBS: list[ScheduledJob] = [
         expires=55,
         description="Re-enqueue pending events whose message was lost; reclaim stuck ones.",
     ),
+    # Alerts (alerts/tasks.py): each runs the same service as its manage.py command.
+    ScheduledJob(
+        name="evaluate_alerts",
+        task="alerts.evaluate_alerts",
+        cron="* * * * *",
+        expires=55,
+        description="Measure the key metrics; raise alerts over thresholds, resolve the rest.",
+    ),
+    ScheduledJob(
+        name="escalate_incidents",
+        task="alerts.escalate_incidents",
+        cron="* * * * *",
+        expires=55,
+        description="Escalate incidents not acknowledged within their response time.",
+    ),
+    ScheduledJob(
+        name="retry_notifications",
+        task="alerts.retry_notifications",
+        cron="* * * * *",
+        expires=55,
+        description="Re-send notification deliveries whose message was lost.",
+    ),
+    # Maintenance (maintenance/tasks.py): each runs the same service as its manage.py command.
+    ScheduledJob(
+        name="backup_db",
+        task="maintenance.backup_db",
+        cron="0 2 * * *",
+        expires=4 * 3600,
+        description="Back up the database (and media), apply retention, upload off-site.",
+    ),
+    ScheduledJob(
+        name="archive_events",
+        task="maintenance.archive_events",
+        cron="0 3 * * *",
+        expires=4 * 3600,
+        description="Move completed events older than ARCHIVE_AFTER_DAYS to the archive.",
+    ),
+    ScheduledJob(
+        name="vacuum_db",
+        task="maintenance.vacuum_db",
+        cron="0 4 * * 0",
+        expires=12 * 3600,
+        description="VACUUM ANALYZE every table (weekly, Sunday).",
+    ),
+    ScheduledJob(
+        name="reindex_db",
+        task="maintenance.reindex_db",
+        cron="0 5 1 * *",
+        expires=12 * 3600,
+        description="REINDEX … CONCURRENTLY the project's tables (monthly, on the 1st).",
+    ),
+    ScheduledJob(
+        name="verify_backup",
+        task="maintenance.verify_backup",
+        cron="0 6 * * 0",
+        expires=12 * 3600,
+        description="Restore the latest backup into a scratch database and compare row counts.",
+    ),
+    ScheduledJob(
+        name="prune_maintenance_runs",
+        task="maintenance.prune_runs",
+        cron="30 4 * * *",
+        expires=12 * 3600,
+        description="Delete maintenance run records older than MAINTENANCE_RUN_RETENTION_DAYS.",
+    ),
 ]
 CELERY_BEAT_SCHEDULE = build_beat_schedule(SCHEDULED_JOBS, os.environ)
 
@@ -232,13 +306,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt with the operations guide's 401 messages (missing header / expired / invalid).
+        "beo_automation.authentication.BearerJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "beo_automation.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Adds the error envelope responses every endpoint can give (401, 413, 429).
+    "DEFAULT_SCHEMA_CLASS": "beo_automation.schema.EnvelopeAutoSchema",
 }
 
 SIMPLE_JWT = {
@@ -260,7 +336,44 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from our own static files (drf-spectacular-sidecar), not a CDN: the docs work
+    # offline and the browser loads no third-party script.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# --- API: rate limits, client addresses, list cache -----------------------------------------
+
+# django-ratelimit counts requests per client IP in the default cache: Redis when REDIS_URL is
+# set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+try:
+    # Every /api/ request except health, schema and docs; and, tighter, the token endpoints.
+    RATELIMIT_API = parse_rate("RATELIMIT_API", env.str("RATELIMIT_API", default="100/m"))
+    RATELIMIT_LOGIN = parse_rate("RATELIMIT_LOGIN", env.str("RATELIMIT_LOGIN", default="10/m"))
+    # Proxies (IPs or CIDR ranges) whose X-Forwarded-For is believed. Empty: the client is the
+    # direct peer, and a client-supplied X-Forwarded-For cannot dodge the limit.
+    TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", env.list("TRUSTED_PROXIES", default=[]))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+RATELIMIT_USE_CACHE = "default"
+# A counter that vanished between django-ratelimit's add and incr lets the request through
+# rather than refusing it; a cache that is down is handled the same way (beo_automation.ratelimit).
+RATELIMIT_FAIL_OPEN = True
+SILENCED_SYSTEM_CHECKS = [
+    # "Not officially supported": django-ratelimit 4.1 lists only memcached and django-redis.
+    # Our backend (Django's RedisCache) is shared and its incr is one atomic Redis call.
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    # The embedded default serves the API from one runserver process: its local-memory cache
+    # is the only counter there is.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# Seconds a user's cached list page lives; a write to their events makes it unreachable at
+# once (events.cache versions), so this only bounds memory. 0 turns list caching off.
+EVENT_LIST_CACHE_TTL = env.int("EVENT_LIST_CACHE_TTL", default=30)
 
 # --- Events -----------------------------------------------------------------------------------
 
@@ -274,9 +387,22 @@ EVENT_IDEMPOTENCY_TTL = env.int("EVENT_IDEMPOTENCY_TTL", default=24 * 3600)
 # Failed attempts are retried after ~BASE·2^(attempt-1) seconds (±50 % jitter), at most MAX.
 EVENT_RETRY_BACKOFF_BASE = env.float("EVENT_RETRY_BACKOFF_BASE", default=2.0)
 EVENT_RETRY_BACKOFF_MAX = env.float("EVENT_RETRY_BACKOFF_MAX", default=300.0)
-# A worker claims this many events per query and keeps draining for at most this long.
-EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=50)
+# A worker claims at most this many events per query (fewer when they are slow: a batch aims
+# at about a second of work) and keeps draining for at most this long per doorbell.
+# bench/process.py, no-op events: 50 → ~850/s, 200 → ~1,450/s, 500 → ~1,650/s on 2 busy cores.
+EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=200)
 EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
+
+# --- Pipeline: webhooks and worker connections --------------------------------------------------
+
+# Seconds a webhook delivery may wait to connect, and then between bytes of the answer; slower
+# fails the attempt (the event is retried with backoff).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Celery's Django fix-up closes every database connection before and after each task, and in a
+# prefork child it closes Django's whole connection pool too: a new PostgreSQL connection per
+# task. With this many (effectively never) it keeps its hands off; worker processes return their
+# connection to the pool after each task instead (beo_automation/celery.py). 0 = Celery's own.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000_000)
 
 # --- Health -----------------------------------------------------------------------------------
 
@@ -286,11 +412,120 @@ HEALTH_DISK_WARN_PCT = env.float("HEALTH_DISK_WARN_PCT", default=85.0)
 # The disk check looks at the directories the app writes to.
 HEALTH_DISK_PATHS = env.list("HEALTH_DISK_PATHS", default=[str(BASE_DIR)])
 
+# --- Alerts and incidents ---------------------------------------------------------------------
+
+# Thresholds: the operations guide's "Key Metrics to Monitor" table.
+ALERT_RESPONSE_TIME_MS = env.float("ALERT_RESPONSE_TIME_MS", default=1000.0)
+ALERT_ERROR_RATE = env.float("ALERT_ERROR_RATE", default=0.01)  # medium above this share of 5xx
+ALERT_ERROR_RATE_HIGH = env.float("ALERT_ERROR_RATE_HIGH", default=0.05)  # high above this
+ALERT_DB_CONNECTIONS_PCT = env.float("ALERT_DB_CONNECTIONS_PCT", default=80.0)
+ALERT_MEMORY_PCT = env.float("ALERT_MEMORY_PCT", default=85.0)
+ALERT_EVENT_QUEUE = env.int("ALERT_EVENT_QUEUE", default=1000)
+ALERT_CPU_PCT = env.float("ALERT_CPU_PCT", default=80.0)
+ALERT_DISK_PCT = env.float("ALERT_DISK_PCT", default=85.0)
+# Response time and error rate are measured over this rolling window of per-minute buckets...
+ALERT_WINDOW_MINUTES = env.int("ALERT_WINDOW_MINUTES", default=5)
+# ...and judged only with at least this many requests in it (one failed request out of two is
+# not a 50 % error rate worth waking someone for).
+ALERT_MIN_REQUESTS = env.int("ALERT_MIN_REQUESTS", default=20)
+# "No worker has taken an event for this long while events are waiting" → high.
+ALERT_WORKER_STALL_SECONDS = env.int("ALERT_WORKER_STALL_SECONDS", default=300)
+ALERT_CPU_SAMPLE_SECONDS = env.float("ALERT_CPU_SAMPLE_SECONDS", default=1.0)
+# Empty: the project directory, MEDIA_ROOT, LOG_DIR and BACKUP_DIR (one entry per disk).
+ALERT_DISK_PATHS = env.list("ALERT_DISK_PATHS", default=[])
+# Processes sharing the database: each holds a pool of up to DB_POOL_MAX connections.
+ALERT_DB_POOL_PROCESSES = env.int(
+    "ALERT_DB_POOL_PROCESSES",
+    default=env.int("WEB_CONCURRENCY", default=2) + env.int("CELERY_CONCURRENCY", default=2) + 1,
+)
+# Notification channels: Apprise URLs separated by spaces or commas (they carry secrets:
+# environment only). https://github.com/caronc/apprise/wiki
+ALERT_NOTIFY_URLS = env.str("ALERT_NOTIFY_URLS", default="")
+# Critical alerts always notify; this lowers the bar (low, medium, high, critical).
+ALERT_NOTIFY_MIN_SEVERITY = env.str("ALERT_NOTIFY_MIN_SEVERITY", default="high").strip().lower()
+if ALERT_NOTIFY_MIN_SEVERITY not in {"low", "medium", "high", "critical"}:
+    raise ImproperlyConfigured(
+        f"ALERT_NOTIFY_MIN_SEVERITY={ALERT_NOTIFY_MIN_SEVERITY!r} must be one of: "
+        "low, medium, high, critical"
+    )
+ALERT_REPEAT_INTERVAL = env.int("ALERT_REPEAT_INTERVAL", default=4 * 3600)
+ALERT_NOTIFY_MAX_ATTEMPTS = env.int("ALERT_NOTIFY_MAX_ATTEMPTS", default=5)
+ALERT_NOTIFY_RETRY_BACKOFF = env.float("ALERT_NOTIFY_RETRY_BACKOFF", default=30.0)
+ALERT_NOTIFY_RETRY_BACKOFF_MAX = env.float("ALERT_NOTIFY_RETRY_BACKOFF_MAX", default=900.0)
+# A channel whose last N attempts all failed is reported failing (admin, health).
+ALERT_CHANNEL_FAILING_AFTER = env.int("ALERT_CHANNEL_FAILING_AFTER", default=3)
+# Links in notifications point at the admin under this address (e.g. https://beo.example.com).
+ALERT_LINK_BASE_URL = env.str("ALERT_LINK_BASE_URL", default="").rstrip("/")
+ALERT_EVALUATION_RETENTION_DAYS = env.int("ALERT_EVALUATION_RETENTION_DAYS", default=7)
+# GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` when set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Monitoring traffic is left out of the alerting window (a 503 health probe is not a user error).
+METRICS_EXCLUDE_PATHS = env.list("METRICS_EXCLUDE_PATHS", default=["/metrics", "/api/health/"])
+# Redis keys of the request metrics and alert bookkeeping (under this run's cache prefix).
+ALERTS_KEY_PREFIX = f"{CACHE_KEY_PREFIX}:alerts"
+
+# --- Maintenance: backups, archival, run records ------------------------------------------------
+
+# Local backups: <name>.sql.gz (or .sqlite3.gz), its .sha256 and a manifest with the row counts
+# verify_backup compares. Files are written owner-only (they hold every row of the database).
+BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / "backups")
+# Backups older than this are deleted, locally and off-site; the newest one always stays.
+# 0 keeps everything.
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=30)
+# gzip level of the dump. gzip's default (6) is the bottleneck of `pg_dump | gzip`; level 1 is
+# about twice as fast for ~20 % more bytes (measured by bench/backup.py).
+BACKUP_COMPRESSION_LEVEL = env.int("BACKUP_COMPRESSION_LEVEL", default=1)
+if not 1 <= BACKUP_COMPRESSION_LEVEL <= 9:
+    raise ImproperlyConfigured(
+        f"BACKUP_COMPRESSION_LEVEL={BACKUP_COMPRESSION_LEVEL} must be between 1 and 9"
+    )
+# Off-site copies go to STORAGES["backups"] (django-storages): an S3 bucket (credentials from
+# the standard AWS_* variables or the instance role, read by boto3), or a directory on another
+# disk or mount. Neither set: local backups only.
+BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
+BACKUP_S3_PREFIX = env.str("BACKUP_S3_PREFIX", default="backups")
+BACKUP_S3_ENDPOINT_URL = env.str("BACKUP_S3_ENDPOINT_URL", default="")
+BACKUP_S3_REGION = env.str("BACKUP_S3_REGION", default="")
+BACKUP_STORAGE_DIR = env.str("BACKUP_STORAGE_DIR", default="")
+if BACKUP_S3_BUCKET and BACKUP_STORAGE_DIR:
+    raise ImproperlyConfigured("Set BACKUP_S3_BUCKET or BACKUP_STORAGE_DIR, not both")
+if BACKUP_S3_BUCKET:
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BACKUP_S3_BUCKET,
+            "location": BACKUP_S3_PREFIX.strip("/"),
+            "endpoint_url": BACKUP_S3_ENDPOINT_URL or None,
+            "region_name": BACKUP_S3_REGION or None,
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+elif BACKUP_STORAGE_DIR:
+    STORAGES["backups"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": BACKUP_STORAGE_DIR,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+# The scheduled archival: completed events older than this many days, in batches of this many
+# rows; each batch waits at most ARCHIVE_LOCK_TIMEOUT_MS for a lock (then retries, then stops).
+ARCHIVE_AFTER_DAYS = env.int("ARCHIVE_AFTER_DAYS", default=90)
+ARCHIVE_BATCH_SIZE = env.int("ARCHIVE_BATCH_SIZE", default=5000)
+ARCHIVE_LOCK_TIMEOUT_MS = env.int("ARCHIVE_LOCK_TIMEOUT_MS", default=1000)
+# Maintenance run records older than this are pruned daily.
+MAINTENANCE_RUN_RETENTION_DAYS = env.int("MAINTENANCE_RUN_RETENTION_DAYS", default=90)
+# Scheduled maintenance tasks may run this long (a backup or a VACUUM of a big database takes
+# longer than CELERY_TASK_SOFT_TIME_LIMIT); they are killed 5 minutes later.
+MAINTENANCE_TASK_TIME_LIMIT = env.int("MAINTENANCE_TASK_TIME_LIMIT", default=4 * 3600)
+
 # --- Security (production hardening whenever DEBUG is off) -------------------------------------
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes inside the cluster speak plain HTTP to the pod; never redirect them.
-SECURE_REDIRECT_EXEMPT = [r"^api/health/"]
+SECURE_REDIRECT_EXEMPT = [r"^api/health/", r"^metrics$"]  # Prometheus scrapes in-cluster too
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     # Only behind a TLS-terminating proxy that always sets this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

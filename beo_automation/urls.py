@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from alerts.api.urls import alert_urlpatterns, incident_urlpatterns
+from alerts.prometheus import metrics_view
+from beo_automation.auth import TokenObtainView, TokenRefreshView
 from beo_automation.errors import ErrorDescription, json_error_response
 from beo_automation.views import HealthView, LivenessView
 
@@ -18,13 +22,23 @@ def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return json_error_response(request, ErrorDescription(404, "Not found"))
 
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("health/", HealthView.as_view(), name="health"),
     path("health/live/", LivenessView.as_view(), name="health-live"),
+    path("auth/token/", TokenObtainView.as_view(), name="auth-token"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("events/", include("events.api.urls", namespace="events")),
+    path("alerts/", include((alert_urlpatterns, "alerts"), namespace="alerts")),
+    path("incidents/", include((incident_urlpatterns, "incidents"), namespace="incidents")),
+    # Public (SPECTACULAR_SETTINGS' SERVE_*) and not rate limited.
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Prometheus scrape endpoint (METRICS_TOKEN bearer when set); not under /api/.
+    path("metrics", metrics_view, name="metrics"),
     path("api/", include(api_patterns)),
     re_path(r"^api/(?P<rest>.*)$", api_not_found),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,13 @@ def collected_static() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(settings: Any) -> None:
+    """Each test starts with a full rate-limit budget: every API test calls from 127.0.0.1, and
+    the counters (in the shared cache) would otherwise carry over from test to test."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
@@ -115,9 +123,15 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
     """A real Celery worker (thread, solo pool) consuming this run's queue on the real Redis."""
     require_service("redis")
     from celery.contrib.testing.worker import start_worker
+    from django.db import connections
 
     from beo_automation.celery import app
 
+    # The solo pool sends worker_process_init in this thread, and Celery's Django fix-up then
+    # closes the *file descriptor* of every open connection of this thread without telling
+    # psycopg: the pool later hands that dead connection to the worker, whose query waits on a
+    # reused fd forever. Return this thread's connections properly first.
+    connections.close_all()
     with start_worker(
         app,
         pool="solo",
