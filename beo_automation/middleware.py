@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -18,6 +19,7 @@ from beo_automation.errors import (
     is_api_request,
     json_error_response,
 )
+from beo_automation.ratelimit import request_client_ip
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Short and safe to echo into headers and logs: no spaces, quotes or control characters.
@@ -52,6 +54,8 @@ class RequestIdMiddleware:
         request.__dict__.pop("headers", None)  # rebuild request.headers from the cleaned META
         request.request_id = request_id  # type: ignore[attr-defined]
         request.started_at = time.perf_counter()  # type: ignore[attr-defined]
+        # django-structlog binds request_id and user_id next, and clears them all at the end.
+        structlog.contextvars.bind_contextvars(ip=request_client_ip(request))
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response

@@ -79,8 +79,17 @@ def client_ip(request: HttpRequest) -> str:
     return str(client)
 
 
+def request_client_ip(request: HttpRequest) -> str:
+    """client_ip(), computed once per request (logging and the rate limiter both need it)."""
+    cached: str | None = getattr(request, "_client_ip", None)
+    if cached is None:
+        cached = client_ip(request)
+        request._client_ip = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def _client_ip_key(group: str, request: HttpRequest) -> str:
-    return client_ip(request)
+    return request_client_ip(request)
 
 
 def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
@@ -102,7 +111,7 @@ def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
             logger.warning(
                 "Rate limit exceeded",
                 group=group,
-                client_ip=client_ip(request),
+                client_ip=request_client_ip(request),
                 limit=usage["limit"],
                 path=request.path,
             )

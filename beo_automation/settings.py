@@ -576,7 +576,9 @@ LOGGING = build_logging_config(
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 # Our RequestIdMiddleware validates X-Request-ID before django-structlog reads it.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
-DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
+# The client address is bound by RequestIdMiddleware with the rate limiter's client_ip(), which
+# believes X-Forwarded-For only from TRUSTED_PROXIES (django-ipware's guess trusts any header).
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # request_started: debug
 # The access line (method, path, status, duration_ms, user_id) is at `http` for every status;
 # failures are logged separately, with their stack, at error.

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from beo_automation.ratelimit_config import parse_networks
 from tests.logs import log_lines, wait_for_line
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +58,27 @@ def test_the_access_line_names_the_authenticated_user(auth_client, user):
     )
     # The liveness view does not authenticate, so no user is attached there.
     assert line["user_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [([], "203.0.113.9"), (["203.0.113.0/24"], "198.51.100.7")],
+)
+def test_the_access_line_ip_believes_forwarded_for_only_from_trusted_proxies(
+    client, settings, trusted, expected
+):
+    settings.TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", trusted)
+    request_id = f"ip-{uuid.uuid4().hex[:8]}"
+    client.get(
+        "/api/health/live/",
+        HTTP_X_REQUEST_ID=request_id,
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    line = wait_for_line(
+        lambda entry: entry.get("request_id") == request_id and entry["event"] == "request_finished"
+    )
+    assert line["ip"] == expected
 
 
 @pytest.mark.redis
