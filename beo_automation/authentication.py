@@ -6,14 +6,28 @@
 - anything else (bad signature, garbage, a refresh token used as an access token, a user who
   no longer exists or was deactivated) → "Invalid token".
 
+The user a token names is looked up once per JWT_USER_CACHE_SECONDS per process, not on every
+request: under load that query costs more than the INSERT an API create makes (the database's
+CPU is shared with the web workers), about a third of the API's throughput. What is cached is the
+row, and every request gets a fresh instance built from it, so nothing a view does to
+`request.user` leaks into another request. Saving or deleting a user clears its row in the
+process that did it at once; other processes see a deactivation, a deletion or a change of staff
+status within JWT_USER_CACHE_SECONDS (0 looks the user up on every request).
+
 Kept apart from the token views (beo_automation.auth): DRF imports this class while it builds
 APIView itself, so this module must not import any view.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_save
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import (
@@ -28,6 +42,53 @@ TOKEN_EXPIRED = "Token expired"  # noqa: S105 - a message, not a secret
 INVALID_TOKEN = "Invalid token"  # noqa: S105
 
 BEARER = b"bearer"
+
+
+class _UserRowCache:
+    """Token user id (as text) -> (expires at, database alias, field names, values)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Any, tuple[float, str, list[str], list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, user_id: Any) -> Model | None:
+        entry = self._rows.get(str(user_id))
+        if entry is None:
+            return None
+        expires, db, names, values = entry
+        if time.monotonic() >= expires:
+            self.forget(user_id)
+            return None
+        return get_user_model().from_db(db, names, values)
+
+    def put(self, user_id: Any, user: Model, *, seconds: float) -> None:
+        names = [field.attname for field in user._meta.concrete_fields]
+        values = [getattr(user, name) for name in names]
+        entry = (time.monotonic() + seconds, user._state.db or "default", names, values)
+        with self._lock:
+            self._rows[str(user_id)] = entry
+
+    def forget(self, user_id: Any) -> None:
+        with self._lock:
+            self._rows.pop(str(user_id), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+user_rows = _UserRowCache()
+
+
+# The sender is checked here rather than bound at import time, when the app registry may not be
+# ready yet (DRF imports this module while it builds APIView).
+def _on_user_change(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    if sender is get_user_model():
+        user_rows.forget(getattr(instance, api_settings.USER_ID_FIELD))
+
+
+post_save.connect(_on_user_change, dispatch_uid="beo_automation.authentication.user_saved")
+post_delete.connect(_on_user_change, dispatch_uid="beo_automation.authentication.user_deleted")
 
 
 class BearerJWTAuthentication(JWTAuthentication):
@@ -57,9 +118,20 @@ class BearerJWTAuthentication(JWTAuthentication):
         raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid")
 
     def get_user(self, validated_token: Token) -> Any:
+        seconds = settings.JWT_USER_CACHE_SECONDS
+        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+        if seconds > 0 and user_id is not None:
+            cached = user_rows.get(user_id)
+            if cached is not None:
+                return cached
         try:
-            return super().get_user(validated_token)
+            user = super().get_user(validated_token)
         except SimpleJWTAuthenticationFailed:
             # Deleted or deactivated since the token was issued: the token no longer names
             # anyone who may call the API. Which of the two is not the caller's business.
             raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid") from None
+        # Only users who passed every check are cached: a deactivated user is looked up (and
+        # refused) on every request.
+        if seconds > 0 and user_id is not None:
+            user_rows.put(user_id, user, seconds=seconds)
+        return user

@@ -7,6 +7,10 @@
   thread-safe and their pools reset themselves after a fork).
 - `incr` (django-ratelimit's counter) is EXISTS then INCRBY: two round trips, and not atomic.
   Here it is one atomic Lua call with the same contract (ValueError when the key is missing).
+- `set_many` without a timeout (the event-list versions, bumped after every event write) is
+  one MSET, atomic by itself, instead of MSET wrapped in a MULTI/EXEC pipeline.
+- `set_many_and_add` does both writes an API create makes after its commit (the list versions
+  and the doorbell flag, events.dispatch.events_submitted) in one round trip.
 
 Everything else — serialisation, key prefixes, timeouts, the read/write server split — is
 Django's own.
@@ -14,6 +18,7 @@ Django's own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -52,9 +57,42 @@ class ReusingRedisCacheClient(RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
+    def set_many(self, data: Mapping[Any, Any], timeout: Any) -> None:
+        if timeout is not None:
+            super().set_many(data, timeout)
+            return
+        serializer = self._serializer  # type: ignore[attr-defined]
+        client = self.get_client(None, write=True)
+        client.mset({key: serializer.dumps(value) for key, value in data.items()})
+
+    def set_many_and_add(
+        self, data: dict[Any, Any], *, add_key: Any, add_value: Any, add_timeout: int
+    ) -> bool:
+        serializer = self._serializer  # type: ignore[attr-defined]
+        pipeline = self.get_client(None, write=True).pipeline(transaction=False)
+        pipeline.mset({key: serializer.dumps(value) for key, value in data.items()})
+        pipeline.set(add_key, serializer.dumps(add_value), ex=add_timeout, nx=True)
+        _, added = pipeline.execute()
+        return bool(added)
+
 
 class RedisCache(DjangoRedisCache):
     """`django.core.cache.backends.redis.RedisCache` with ReusingRedisCacheClient."""
+
+    def set_many_and_add(
+        self, data: dict[str, Any], *, add_key: str, add_value: Any, add_timeout: int
+    ) -> bool:
+        """`set_many(data, timeout=None)` then `add(add_key, add_value, add_timeout)` (a
+        positive number of seconds), in one round trip; returns what add() would."""
+        if add_timeout <= 0:
+            raise ValueError("set_many_and_add needs a positive add_timeout")
+        client: ReusingRedisCacheClient = self._cache  # type: ignore[attr-defined]
+        return client.set_many_and_add(
+            {self.make_and_validate_key(key): value for key, value in data.items()},
+            add_key=self.make_and_validate_key(add_key),
+            add_value=add_value,
+            add_timeout=add_timeout,
+        )
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)

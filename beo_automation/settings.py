@@ -328,6 +328,12 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
+# Seconds a process reuses the user row a token names instead of querying it on every request;
+# a deactivation, deletion or loss of staff status reaches other processes within this time.
+JWT_USER_CACHE_SECONDS = env.float("JWT_USER_CACHE_SECONDS", default=5.0)
+if JWT_USER_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("JWT_USER_CACHE_SECONDS must be 0 (no cache) or more seconds.")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "beo-automation API",
     "DESCRIPTION": "Submit banquet/event-order events and follow them to a final state.",

@@ -35,14 +35,23 @@ def events_list_version(*, scope: int | str) -> str:
     return str(version)
 
 
-def events_changed(*, owner_ids: Iterable[int]) -> None:
-    """Invalidate the cached lists of these owners (and the staff lists) after commit."""
+def events_new_versions(*, owner_ids: Iterable[int]) -> dict[str, str]:
+    """The cache writes that invalidate these owners' lists and the staff lists (none for no
+    owners). Written only after the change commits: see events_changed."""
     scopes: list[int | str] = sorted(set(owner_ids))
     if not scopes:
-        return
+        return {}
     scopes.append(GLOBAL)
+    return {_version_key(scope): uuid.uuid4().hex for scope in scopes}
+
+
+def events_changed(*, owner_ids: Iterable[int]) -> None:
+    """Invalidate the cached lists of these owners (and the staff lists) after commit."""
+    versions = events_new_versions(owner_ids=owner_ids)
+    if not versions:
+        return
 
     def bump() -> None:
-        cache.set_many({_version_key(scope): uuid.uuid4().hex for scope in scopes}, timeout=None)
+        cache.set_many(versions, timeout=None)
 
     transaction.on_commit(bump, robust=True)

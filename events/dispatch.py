@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 
 import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+
+from events.cache import events_changed, events_new_versions
 
 logger = structlog.get_logger("events.dispatch")
 
@@ -77,6 +80,34 @@ def events_enqueue(*, countdown: float | None = None, force: bool = False) -> No
             _send()
 
     transaction.on_commit(ring, robust=True)
+
+
+def events_submitted(*, owner_ids: Iterable[int]) -> None:
+    """Events of these owners became pending (created, retried): once the transaction commits,
+    invalidate the owners' cached lists (events_changed) and ring the debounced doorbell
+    (events_enqueue).
+
+    Every API create comes here, so with the Redis cache both writes go in one round trip.
+    """
+    owner_ids = list(owner_ids)
+    combined = getattr(cache, "set_many_and_add", None)
+    versions = events_new_versions(owner_ids=owner_ids)
+    if combined is None or _eager() or not versions:
+        events_changed(owner_ids=owner_ids)
+        events_enqueue()
+        return
+    ttl = max(1, math.ceil(settings.EVENT_REQUEUE_AFTER))
+
+    def after_commit() -> None:
+        try:
+            ring = combined(versions, add_key=DOORBELL_KEY, add_value="1", add_timeout=ttl)
+        except Exception:  # as in _flag: ring anyway (the lists' cache is down with it)
+            logger.warning("Cache unavailable after an event write; ringing anyway", exc_info=True)
+            ring = True
+        if ring:
+            _send()
+
+    transaction.on_commit(after_commit, robust=True)
 
 
 def events_doorbell_answered() -> None:

@@ -30,7 +30,7 @@ from beo_automation.errors import (
 )
 from events.bulk_insert import events_insert_like
 from events.cache import events_changed
-from events.dispatch import events_enqueue
+from events.dispatch import events_submitted
 from events.models import Event, Priority, Status
 
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -145,8 +145,7 @@ def event_create(
         # trip on every API create.
         event = _new_event(owner=owner, item=item, request_id=request_id)
         event.save(force_insert=True)
-        events_changed(owner_ids=[owner.pk])
-        events_enqueue()
+        events_submitted(owner_ids=[owner.pk])
         return event, True
 
     for _ in range(3):
@@ -175,8 +174,7 @@ def event_create(
                     request_id=request_id,
                 )
                 event.save(force_insert=True)
-                events_changed(owner_ids=[owner.pk])
-                events_enqueue()
+                events_submitted(owner_ids=[owner.pk])
             return event, True
         except IntegrityError:
             # A concurrent request with the same key won the insert: answer with its event.
@@ -196,8 +194,7 @@ def event_bulk_create(
     with transaction.atomic():
         created = events_insert_like(template=template, items=items)
         if created:
-            events_changed(owner_ids=[owner.pk])
-            events_enqueue()
+            events_submitted(owner_ids=[owner.pk])
     return created
 
 
@@ -225,8 +222,7 @@ def event_retry(*, event_id: int) -> Event:
         if updated != 1:
             raise _conflict(event_id, "retry", Status.FAILED)
         event = Event.objects.get(pk=event_id)
-        events_changed(owner_ids=[event.owner_id])
-        events_enqueue()
+        events_submitted(owner_ids=[event.owner_id])
     return event
 
 

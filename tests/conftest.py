@@ -68,6 +68,14 @@ def fresh_rate_limits(settings: Any) -> None:
     settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"
 
 
+@pytest.fixture(autouse=True)
+def fresh_user_rows() -> None:
+    """A user row cached by one test's API call must not answer for another test's user."""
+    from beo_automation.authentication import user_rows
+
+    user_rows.clear()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

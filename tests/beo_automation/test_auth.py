@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import jwt
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from beo_automation import authentication
 from tests.logs import log_lines
-from tests.subprocess_env import settings_in_child
+from tests.subprocess_env import python, settings_in_child
 
 pytestmark = pytest.mark.django_db
 
@@ -187,6 +191,74 @@ def test_a_token_of_a_deleted_user_is_invalid(django_user_model):
     token = str(AccessToken.for_user(ghost))
     ghost.delete()
     assert error_of(call_with(f"Bearer {token}"), 401)["message"] == "Invalid token"
+
+
+def user_queries(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if "auth_user" in q["sql"]]
+
+
+def test_the_user_a_token_names_is_looked_up_once_per_cache_period(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    with CaptureQueriesContext(connection) as first:
+        assert client.get(PROTECTED).status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert client.get(PROTECTED, {"status": "failed"}).status_code == 200
+    assert len(user_queries(first)) == 1
+    assert user_queries(second) == []
+
+
+def test_a_user_deactivated_elsewhere_is_refused_once_the_cache_period_ends(
+    user, settings, monkeypatch
+):
+    settings.JWT_USER_CACHE_SECONDS = 5
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    assert client.get(PROTECTED).status_code == 200
+    # An update() sends no signal: exactly what this process sees when another process
+    # (another gunicorn worker, the admin on another host) deactivates the user.
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get(PROTECTED).status_code == 200
+    now = time.monotonic()
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: now + 5.1)
+    assert error_of(client.get(PROTECTED), 401)["message"] == "Invalid token"
+
+
+def test_without_the_cache_a_deactivation_is_seen_on_the_next_request(user, settings):
+    settings.JWT_USER_CACHE_SECONDS = 0
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    assert client.get(PROTECTED).status_code == 200
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert error_of(client.get(PROTECTED), 401)["message"] == "Invalid token"
+
+
+def test_losing_staff_status_in_this_process_applies_at_once(staff_user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(staff_user)}")
+    assert client.get("/api/alerts/").status_code == 200
+    staff_user.is_staff = False
+    staff_user.save()
+    assert error_of(client.get("/api/alerts/"), 403)["code"] == 403
+
+
+def test_every_request_gets_its_own_user_instance(user):
+    token = AccessToken.for_user(user)
+    auth = authentication.BearerJWTAuthentication()
+    first = auth.get_user(token)
+    first.first_name = "changed by a view"
+    second = auth.get_user(token)
+    assert second is not first
+    assert second.pk == user.pk
+    assert second.first_name == user.first_name
+
+
+def test_a_negative_user_cache_period_is_refused():
+    result = python(
+        "import django; django.setup()", JWT_USER_CACHE_SECONDS="-1", ENV_FILE="/dev/null"
+    )
+    assert result.returncode != 0
+    assert "JWT_USER_CACHE_SECONDS must be 0" in result.stderr
 
 
 def test_tokens_are_signed_with_the_secret_key_unless_a_jwt_key_is_set():

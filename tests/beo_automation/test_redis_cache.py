@@ -64,3 +64,21 @@ def test_the_usual_operations_still_work(key):
     cache.set_many({key: [1, 2]}, timeout=30)
     assert cache.get_many([key]) == {key: [1, 2]}
     assert cache.delete(key)
+
+
+def test_set_many_without_a_timeout_stores_every_value_for_good(key):
+    other = f"{key}:other"
+    try:
+        cache.set_many({key: "v1", other: {"nested": [1, 2]}}, timeout=None)
+        assert cache.get_many([key, other]) == {key: "v1", other: {"nested": [1, 2]}}
+        raw = cache._cache.get_client()
+        assert raw.ttl(cache.make_key(key)) == -1  # no expiry
+    finally:
+        cache.delete(other)
+
+
+def test_set_many_with_a_timeout_still_expires(key):
+    cache.set_many({key: "v1"}, timeout=30)
+    raw = cache._cache.get_client()
+    assert 0 < raw.ttl(cache.make_key(key)) <= 30
+    assert cache.get(key) == "v1"

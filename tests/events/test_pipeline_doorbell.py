@@ -7,6 +7,7 @@ other tests' (and other processes') messages out of the count.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -14,10 +15,13 @@ from datetime import timedelta
 import pytest
 import structlog
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
+from events.cache import GLOBAL, events_list_version
 from events.dispatch import DOORBELL_KEY, events_doorbell_answered
 from events.handlers import registry
+from events.models import Event
 from events.pipeline import events_process_available, events_sweep
 from events.services import EventInput, event_create
 from tests.factories import EventFactory
@@ -103,3 +107,35 @@ def test_retries_due_in_the_same_second_share_one_delayed_doorbell(user, setting
         registry.unregister("always-fails")
     assert outcome.retried == 12
     assert 1 <= doorbells() <= 3, "one per due second, not one per failed event"
+
+
+def test_a_create_invalidates_its_owners_lists_and_rings(user, doorbells):
+    before = {scope: events_list_version(scope=scope) for scope in (user.pk, GLOBAL)}
+    create(user)
+    after = {scope: events_list_version(scope=scope) for scope in (user.pk, GLOBAL)}
+    assert all(after[scope] != before[scope] for scope in before)
+    assert doorbells() == 1
+
+
+def test_a_create_rolled_back_neither_invalidates_nor_rings(user, doorbells):
+    before = events_list_version(scope=user.pk)
+
+    def create_then_fail() -> None:
+        with transaction.atomic():
+            create(user)
+            raise RuntimeError("the caller's transaction fails")
+
+    with pytest.raises(RuntimeError):
+        create_then_fail()
+    assert events_list_version(scope=user.pk) == before
+    assert doorbells() == 0
+
+
+def test_with_the_cache_down_every_create_is_stored_and_rings(user, settings, doorbells):
+    caches = json.loads(json.dumps(settings.CACHES))
+    caches["default"]["LOCATION"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    caches["default"]["OPTIONS"] = {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}
+    settings.CACHES = caches
+    create(user, 2)
+    assert Event.objects.filter(owner=user).count() == 2
+    assert doorbells() == 2, "no debounce without the flag: a spare doorbell is harmless"
