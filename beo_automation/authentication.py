@@ -25,7 +25,6 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from rest_framework.exceptions import AuthenticationFailed
@@ -45,26 +44,26 @@ BEARER = b"bearer"
 
 
 class _UserRowCache:
-    """Token user id (as text) -> (expires at, database alias, field names, values)."""
+    """Token user id (as text) -> (expires at, model, database alias, field names, values)."""
 
     def __init__(self) -> None:
-        self._rows: dict[Any, tuple[float, str, list[str], list[Any]]] = {}
+        self._rows: dict[str, tuple[float, type[Model], str, list[str], list[Any]]] = {}
         self._lock = threading.Lock()
 
     def get(self, user_id: Any) -> Model | None:
         entry = self._rows.get(str(user_id))
         if entry is None:
             return None
-        expires, db, names, values = entry
+        expires, model, db, names, values = entry
         if time.monotonic() >= expires:
             self.forget(user_id)
             return None
-        return get_user_model().from_db(db, names, values)
+        return model.from_db(db, names, values)
 
     def put(self, user_id: Any, user: Model, *, seconds: float) -> None:
         names = [field.attname for field in user._meta.concrete_fields]
         values = [getattr(user, name) for name in names]
-        entry = (time.monotonic() + seconds, user._state.db or "default", names, values)
+        entry = (time.monotonic() + seconds, type(user), user._state.db or "default", names, values)
         with self._lock:
             self._rows[str(user_id)] = entry
 
@@ -80,15 +79,22 @@ class _UserRowCache:
 user_rows = _UserRowCache()
 
 
-# The sender is checked here rather than bound at import time, when the app registry may not be
-# ready yet (DRF imports this module while it builds APIView).
 def _on_user_change(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    if sender is get_user_model():
-        user_rows.forget(getattr(instance, api_settings.USER_ID_FIELD))
+    user_rows.forget(getattr(instance, api_settings.USER_ID_FIELD))
 
 
-post_save.connect(_on_user_change, dispatch_uid="beo_automation.authentication.user_saved")
-post_delete.connect(_on_user_change, dispatch_uid="beo_automation.authentication.user_deleted")
+# A lazy "app_label.ModelName" sender: DRF imports this module while it builds APIView, before
+# the app registry is ready, and other models' saves (every event) must not call this at all.
+post_save.connect(
+    _on_user_change,
+    sender=settings.AUTH_USER_MODEL,
+    dispatch_uid="beo_automation.authentication.user_saved",
+)
+post_delete.connect(
+    _on_user_change,
+    sender=settings.AUTH_USER_MODEL,
+    dispatch_uid="beo_automation.authentication.user_deleted",
+)
 
 
 class BearerJWTAuthentication(JWTAuthentication):

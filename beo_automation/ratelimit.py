@@ -11,6 +11,11 @@ Over a limit the client gets the 429 envelope "Too many requests" with `Retry-Af
 until its window ends). The counters live in the default cache: Redis when REDIS_URL is set, so
 every gunicorn worker and every host sees the same count.
 
+With the Redis cache a request's count is one atomic call (RedisCache.incr_window) on
+django-ratelimit's own key and window, instead of its add() then incr(): two round trips that
+cost about a sixth of an API worker's time under load. Other caches go through
+django-ratelimit's get_usage unchanged; both read and write the same counter.
+
 If the cache is unreachable the request is let through and an error is logged: ingestion must
 not stop because the rate limiter's store is down (the health check reports the cache).
 """
@@ -18,13 +23,23 @@ not stop because the rate limiter's store is down (the health check reports the 
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 import structlog
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import (
+    EXPIRATION_FUDGE,
+    _get_window,
+    _make_cache_key,
+    _split_rate,
+    get_usage,
+)
 
 from beo_automation.errors import TooManyRequests, describe_exception, json_error_response
 
@@ -92,12 +107,34 @@ def _client_ip_key(group: str, request: HttpRequest) -> str:
     return request_client_ip(request)
 
 
+def _count_hit(request: HttpRequest, *, group: str, rate: str) -> dict[str, Any] | None:
+    """django-ratelimit's get_usage(increment=True), in one round trip on Redis."""
+    incr_window = getattr(caches[settings.RATELIMIT_USE_CACHE], "incr_window", None)
+    if incr_window is None:
+        usage: dict[str, Any] | None = get_usage(
+            request, group=group, key=_client_ip_key, rate=rate, increment=True
+        )
+        return usage
+    limit, period = _split_rate(rate)
+    value = request_client_ip(request)
+    window = _get_window(value, period)
+    count = incr_window(
+        _make_cache_key(group, window, rate, value, ALL), timeout=period + EXPIRATION_FUDGE
+    )
+    return {
+        "count": count,
+        "limit": limit,
+        "should_limit": count > limit,
+        "time_left": window - int(time.time()),
+    }
+
+
 def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
     """Count this request against `group` for its client IP; TooManyRequests over the rate."""
     if not settings.RATELIMIT_ENABLE:
         return
     try:
-        usage = get_usage(request, group=group, key=_client_ip_key, rate=rate, increment=True)
+        usage = _count_hit(request, group=group, rate=rate)
     except (redis.RedisError, OSError) as exc:
         logger.error(
             "Rate limit not enforced: the cache is unreachable",

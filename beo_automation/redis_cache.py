@@ -9,6 +9,9 @@
   Here it is one atomic Lua call with the same contract (ValueError when the key is missing).
 - `set_many` without a timeout (the event-list versions, bumped after every event write) is
   one MSET, atomic by itself, instead of MSET wrapped in a MULTI/EXEC pipeline.
+- `incr_window` counts a hit in a fixed window (django-ratelimit's counter, see
+  beo_automation.ratelimit) in one atomic call, where django-ratelimit's add() then incr() take
+  two round trips on every API request.
 - `set_many_and_add` does both writes an API create makes after its commit (the list versions
   and the doorbell flag, events.dispatch.events_submitted) in one round trip.
 
@@ -32,6 +35,16 @@ end
 return false
 """
 
+# One hit on a fixed-window counter; the window's expiry is set when it starts (and repaired if
+# the key somehow has none, so a counter can never outlive its window for good).
+INCR_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('TTL', KEYS[1]) == -1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
+
 
 class ReusingRedisCacheClient(RedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -39,6 +52,7 @@ class ReusingRedisCacheClient(RedisCacheClient):
         # Keyed by connection pool: one per server, as Django keeps them.
         self._clients: dict[int, Any] = {}
         self._incr_scripts: dict[int, Any] = {}
+        self._window_scripts: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
@@ -56,6 +70,13 @@ class ReusingRedisCacheClient(RedisCacheClient):
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
+
+    def incr_window(self, key: Any, timeout: int) -> int:
+        client = self.get_client(key, write=True)
+        script = self._window_scripts.get(id(client))
+        if script is None:
+            script = self._window_scripts[id(client)] = client.register_script(INCR_WINDOW)
+        return int(script(keys=[key], args=[timeout]))
 
     def set_many(self, data: Mapping[Any, Any], timeout: Any) -> None:
         if timeout is not None:
@@ -78,6 +99,14 @@ class ReusingRedisCacheClient(RedisCacheClient):
 
 class RedisCache(DjangoRedisCache):
     """`django.core.cache.backends.redis.RedisCache` with ReusingRedisCacheClient."""
+
+    def incr_window(self, key: str, *, timeout: int) -> int:
+        """Add one to the counter `key`, which expires `timeout` seconds after its first hit;
+        returns the new count. Readable with get() like any counter set through the cache."""
+        if timeout <= 0:
+            raise ValueError("incr_window needs a positive timeout")
+        client: ReusingRedisCacheClient = self._cache  # type: ignore[attr-defined]
+        return client.incr_window(self.make_and_validate_key(key), timeout)
 
     def set_many_and_add(
         self, data: dict[str, Any], *, add_key: str, add_value: Any, add_timeout: int

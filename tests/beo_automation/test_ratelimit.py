@@ -158,10 +158,38 @@ def test_the_count_is_shared_across_processes_through_redis(settings, api_client
     assert other.status_code == 401
 
 
-def _wait_for_a_fresh_window(client: str) -> None:
+@pytest.mark.redis
+def test_redis_counts_the_same_counter_django_ratelimit_reads(api_client, settings):
+    """The one-round-trip count (RedisCache.incr_window) must stay django-ratelimit's counter:
+    same key, same window, readable by its get_usage."""
+    settings.RATELIMIT_API = "50/m"
+    client = str(ipaddress.IPv4Address(0xC6120000 + uuid.uuid4().int % 0xFFFF))
+    api_client.defaults["REMOTE_ADDR"] = client
+    _wait_for_a_fresh_window(client, rate="50/m")
+    for _ in range(4):
+        api_client.get(PROTECTED)
+    request = RequestFactory().get("/", REMOTE_ADDR=client)
+    usage = get_usage(request, group="api", key=lambda g, r: client, rate="50/m")
+    assert usage is not None
+    assert usage["count"] == 4
+
+
+def test_the_limit_holds_with_a_cache_other_than_redis(api_client, settings):
+    settings.RATELIMIT_API = "2/m"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"ratelimit-test-{uuid.uuid4().hex}",
+        }
+    }
+    assert [api_client.get(PROTECTED).status_code for _ in range(2)] == [401, 401]
+    assert_too_many(api_client.get(PROTECTED))
+
+
+def _wait_for_a_fresh_window(client: str, rate: str = "3/m") -> None:
     """django-ratelimit counts in fixed windows: start where this one has seconds to spare."""
     request = RequestFactory().get("/", REMOTE_ADDR=client)
-    usage = get_usage(request, group="api", key=lambda g, r: client, rate="3/m")
+    usage = get_usage(request, group="api", key=lambda g, r: client, rate=rate)
     if usage is not None and usage["time_left"] < 5:
         time.sleep(usage["time_left"] + 1)
 

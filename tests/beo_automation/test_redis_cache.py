@@ -82,3 +82,28 @@ def test_set_many_with_a_timeout_still_expires(key):
     raw = cache._cache.get_client()
     assert 0 < raw.ttl(cache.make_key(key)) <= 30
     assert cache.get(key) == "v1"
+
+
+def test_incr_window_counts_from_one_and_expires_with_its_window(key):
+    assert [cache.incr_window(key, timeout=30) for _ in range(3)] == [1, 2, 3]
+    assert cache.get(key) == 3
+    assert 0 < cache._cache.get_client().ttl(cache.make_key(key)) <= 30
+
+
+def test_incr_window_gives_a_counter_without_expiry_one(key):
+    cache.set(key, 7, timeout=None)
+    assert cache.incr_window(key, timeout=30) == 8
+    assert 0 < cache._cache.get_client().ttl(cache.make_key(key)) <= 30
+
+
+def test_concurrent_window_hits_are_all_counted(key):
+    def hit() -> None:
+        for _ in range(50):
+            cache.incr_window(key, timeout=60)
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.get(key) == 400
