@@ -28,7 +28,7 @@ from beo_automation.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
-from events.bulk_insert import events_insert_like
+from events.bulk_insert import event_insert, events_insert_like
 from events.cache import events_changed
 from events.dispatch import events_submitted
 from events.models import Event, Priority, Status
@@ -144,7 +144,7 @@ def event_create(
         # that block's commit). An explicit atomic() here would cost a BEGIN and a COMMIT round
         # trip on every API create.
         event = _new_event(owner=owner, item=item, request_id=request_id)
-        event.save(force_insert=True)
+        event_insert(event)
         events_submitted(owner_ids=[owner.pk])
         return event, True
 
@@ -173,7 +173,7 @@ def event_create(
                     request_hash=request_hash,
                     request_id=request_id,
                 )
-                event.save(force_insert=True)
+                event_insert(event)
                 events_submitted(owner_ids=[owner.pk])
             return event, True
         except IntegrityError:

@@ -164,3 +164,39 @@ def test_retry_or_cancel_of_a_missing_event_is_not_found():
         event_cancel(event_id=987654)
     with pytest.raises(NotFoundError):
         event_retry(event_id=987654)
+
+
+def _stored(event_id: int) -> dict:
+    row = Event.objects.filter(pk=event_id).values().get()
+    row.pop("id")
+    return row
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "order-77"])
+def test_the_fast_insert_stores_the_row_the_orm_would(user, idempotency_key):
+    payload = {"guests": 120, "menu": ["soup", "fish"], "notes": None, "vip": True, "é": "ü"}
+    item = event_input_validate(type="beo.created", payload=payload, priority="urgent")
+    event, created = event_create(
+        owner=user,
+        item=item,
+        idempotency_key=idempotency_key,
+        request_hash="h" * 64,
+        request_id="req-1",
+    )
+    assert created
+    assert event.pk is not None
+    assert not event._state.adding
+    # The same event through Model.save(), with the same timestamps.
+    twin = Event(
+        **{
+            f.attname: getattr(event, f.attname)
+            for f in Event._meta.concrete_fields
+            if not f.primary_key
+        }
+    )
+    twin.idempotency_key = None  # unique per owner: the twin cannot share it
+    twin.save(force_insert=True)
+    expected = _stored(twin.pk)
+    expected["idempotency_key"] = idempotency_key
+    assert _stored(event.pk) == expected
+    assert Event.objects.get(pk=event.pk).payload == payload
