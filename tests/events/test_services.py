@@ -168,8 +168,7 @@ def test_retry_or_cancel_of_a_missing_event_is_not_found():
 
 def _stored(event_id: int) -> dict:
     row = Event.objects.filter(pk=event_id).values().get()
-    row.pop("id")
-    return row
+    return {column: value for column, value in row.items() if column != "id"}
 
 
 @pytest.mark.parametrize("idempotency_key", [None, "order-77"])
