@@ -21,7 +21,6 @@ every product page stays under 100 ms (page times are printed too: the rest is r
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -32,16 +31,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import admin_url, log, scratch_database  # noqa: E402
 
 # What grows with the table is the database's share of a page: it should stay under this on
 # every product page (the rest is template rendering, the same for 10 rows or 10 million).
@@ -80,36 +79,6 @@ CROSS JOIN LATERAL (
            now() - interval '180 days' * (1 - g::float / %(events)s) AS ts
 ) AS x
 """
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def admin_url() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit(f"DATABASE_URL must point at PostgreSQL for this bench, not {url.split(':')[0]}")
-    return url.replace("postgres://", "postgresql://", 1)
-
-
-@contextlib.contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    url = admin_url()
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url.rpartition("/")[0].replace("postgresql://", "postgres://", 1) + "/" + name
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        log(f"dropped database {name}")
 
 
 def fill(database_url: str, *, events: int, first_owner: int, owners: int) -> float:

@@ -27,173 +27,41 @@ Targets (issue 3): product/baseline req/s ≥ 0.6, product p99 < 100 ms at 16 cl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    HOST,
+    child_env,
+    gunicorn,
+    log,
+    manage,
+    scratch_database,
+    scratch_redis,
+)
 from bench.loadgen import LoadResult, fetch, http_request, run_load  # noqa: E402
 
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 100.0
 TARGET_BULK_EVENTS_PER_S = 20_000
 BULK_SIZE = 1000
 PASSWORD = "bench-" + secrets.token_urlsafe(12)
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-# --- Scratch database and Redis namespace ----------------------------------------------------
-
-
-def admin_url() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit(f"DATABASE_URL must point at PostgreSQL for this bench, not {url.split(':')[0]}")
-    return url.replace("postgres://", "postgresql://", 1)
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-@contextlib.contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    url = admin_url()
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(url, name).replace("postgresql://", "postgres://", 1)
-    finally:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        log(f"dropped database {name}")
-
-
-@contextlib.contextmanager
-def scratch_redis(prefix: str) -> Iterator[str]:
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    url = base.rsplit("/", 1)[0] + "/" + os.environ.get("BENCH_REDIS_DB", "14")
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    client.ping()
-    try:
-        yield url
-    finally:
-        removed = 0
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for start in range(0, len(keys), 1000):
-            removed += client.delete(*keys[start : start + 1000])
-        client.close()
-        log(f"removed {removed} Redis keys under {prefix}")
-
-
-# --- Servers ---------------------------------------------------------------------------------
-
-
-def server_env(base: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
-    env.update(base)
-    env.update(extra)
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], label: str) -> Iterator[int]:
-    port = free_port()
-    output = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "beo_automation.wsgi",
-            "-c",
-            "python:beo_automation.gunicorn_conf",
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _ = fetch(
-                    method="GET",
-                    host=HOST,
-                    port=port,
-                    path="/api/health/live/",
-                    body=b"",
-                    headers={},
-                )
-                if status in {200, 404}:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"gunicorn ({label}) did not start:\n{Path(output.name).read_text()}")
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        output.close()
-        Path(output.name).unlink(missing_ok=True)
 
 
 # --- Workloads -------------------------------------------------------------------------------
@@ -352,7 +220,7 @@ def main() -> int:
             "RATELIMIT_API": "100000000/m",
             "RATELIMIT_LOGIN": "1000/m",
         }
-        env = server_env(common)
+        env = child_env(common)
         manage(env, "migrate", "--no-input", "-v", "0")
         usernames = [f"bench-{i:02d}" for i in range(max(args.clients, args.bulk_clients))]
         owner_id = manage(
@@ -369,8 +237,8 @@ def main() -> int:
         ).split()[-1]  # the last line: Django's shell may print a banner first
         log(f"migrated; {len(usernames)} users")
 
-        product_env = server_env(common)
-        baseline_env = server_env(
+        product_env = child_env(common)
+        baseline_env = child_env(
             common, DJANGO_SETTINGS_MODULE="bench.baseline_settings", BENCH_OWNER_ID=owner_id
         )
         product_runs: list[LoadResult] = []

@@ -26,127 +26,27 @@ Target (ours; the issue sets none): product/baseline req/s ≥ 0.9 on the cheape
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import redis
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import LoadResult, fetch, http_request, run_load  # noqa: E402
+from bench.common import HOST, child_env, gunicorn, log, scratch_database, scratch_redis  # noqa: E402
+from bench.loadgen import LoadResult, http_request, run_load  # noqa: E402
 
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 PATH = "/api/health/live/"
 TARGET_RATIO = 0.9
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    admin = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    admin = admin.replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield admin.rpartition("/")[0].replace("postgresql://", "postgres://", 1) + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        log(f"dropped database {name}")
-
-
-@contextlib.contextmanager
-def scratch_redis(prefix: str) -> Iterator[str]:
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    url = base.rsplit("/", 1)[0] + "/" + os.environ.get("BENCH_REDIS_DB", "14")
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    client.ping()
-    try:
-        yield url
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        removed = client.delete(*keys) if keys else 0
-        client.close()
-        log(f"removed {removed} Redis keys under {prefix}")
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
-    env.update(extra)
-    return env
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], label: str) -> Iterator[int]:
-    port = free_port()
-    output = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "beo_automation.wsgi",
-            "-c",
-            "python:beo_automation.gunicorn_conf",
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _ = fetch(
-                    method="GET", host=HOST, port=port, path=PATH, body=b"", headers={}
-                )
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"gunicorn ({label}) did not start:\n{Path(output.name).read_text()}")
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        output.close()
-        Path(output.name).unlink(missing_ok=True)
 
 
 def record_cost(env: dict[str, str], calls: int) -> dict[str, float]:
@@ -225,9 +125,9 @@ def main() -> None:
             "ENV_FILE": os.devnull,
         }
         product_env = child_env(
-            **common, METRICS_EXCLUDE_PATHS="", DJANGO_SETTINGS_MODULE="beo_automation.settings"
+            common, METRICS_EXCLUDE_PATHS="", DJANGO_SETTINGS_MODULE="beo_automation.settings"
         )
-        baseline_env = child_env(**common, DJANGO_SETTINGS_MODULE="bench.metrics_baseline_settings")
+        baseline_env = child_env(common, DJANGO_SETTINGS_MODULE="bench.metrics_baseline_settings")
         log("migrating the scratch database")
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
@@ -243,7 +143,7 @@ def main() -> None:
 
         for round_number in range(1, args.rounds + 1):
             for label, env in (("baseline", baseline_env), ("product", product_env)):
-                with gunicorn(env, label) as port:
+                with gunicorn(env, label, ready_path=PATH) as port:
                     log(f"round {round_number}: {label}, {args.clients} clients")
                     raw = request.replace(f"{HOST}:0".encode(), f"{HOST}:{port}".encode())
 

@@ -47,84 +47,22 @@ from typing import Any
 
 import psycopg
 import redis
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BIN = Path(sys.executable).parent
+from bench.common import (  # noqa: E402
+    BIN,
+    admin_url,
+    child_env,
+    log,
+    manage,
+    scratch_database,
+    scratch_redis,
+)
+
 TARGET_RATIO = 1.0
 POLL_SECONDS = 0.005
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-# --- Scratch database and Redis namespace ----------------------------------------------------
-
-
-def admin_url() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit(f"DATABASE_URL must point at PostgreSQL for this bench, not {url.split(':')[0]}")
-    return url.replace("postgres://", "postgresql://", 1)
-
-
-@contextlib.contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    url = admin_url()
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url.rpartition("/")[0].replace("postgresql://", "postgres://", 1) + "/" + name
-    finally:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        log(f"dropped database {name}")
-
-
-@contextlib.contextmanager
-def scratch_redis(prefix: str) -> Iterator[str]:
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    url = base.rsplit("/", 1)[0] + "/" + os.environ.get("BENCH_REDIS_DB", "13")
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    client.ping()
-    try:
-        yield url
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        removed = sum(
-            int(client.delete(*keys[start : start + 1000])) for start in range(0, len(keys), 1000)
-        )
-        client.close()
-        log(f"removed {removed} Redis keys under {prefix}")
-
-
-# --- The worker ----------------------------------------------------------------------------
-
-
-def child_env(base: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-    env.update(base)
-    env.update(extra)
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
 @contextlib.contextmanager
@@ -291,7 +229,7 @@ def main() -> None:
     hostname = f"bench-{run}@localhost"
     with (
         scratch_database(f"bench_process_{run}") as database_url,
-        scratch_redis(prefix) as redis_url,
+        scratch_redis(prefix, db="13") as redis_url,
         tempfile.TemporaryDirectory(prefix="bench-process-") as tmp,
     ):
         base = {

@@ -7,8 +7,8 @@
   no longer exists or was deactivated) → "Invalid token".
 
 The user a token names is looked up once per JWT_USER_CACHE_SECONDS per process, not on every
-request: under load that query costs more than the INSERT an API create makes (the database's
-CPU is shared with the web workers), about a third of the API's throughput. What is cached is the
+request: under load that query (ORM work in the worker, a backend's CPU in PostgreSQL on the same
+cores) cost about a sixth of the API's throughput (bench/ingest.py). What is cached is the
 row, and every request gets a fresh instance built from it, so nothing a view does to
 `request.user` leaks into another request. Saving or deleting a user clears its row in the
 process that did it at once; other processes see a deactivation, a deletion or a change of staff

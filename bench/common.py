@@ -1,0 +1,160 @@
+"""What the server benches share: a scratch PostgreSQL database and Redis namespace that are
+removed whatever happens, child-process environments, manage.py, and gunicorn as the Procfile
+runs it.
+
+Each bench uses DATABASE_URL / REDIS_URL (or the local defaults) only to reach the servers; its
+data lives in a database and under a key prefix of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import redis
+from psycopg import sql
+
+from bench.loadgen import fetch
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def admin_url() -> str:
+    """The PostgreSQL server to create scratch databases on (libpq form)."""
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit(f"DATABASE_URL must point at PostgreSQL for this bench, not {url.split(':')[0]}")
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+@contextlib.contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """Create database `name`; yield its DATABASE_URL; drop it (connections and all) at the end."""
+    url = admin_url()
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield url.rpartition("/")[0].replace("postgresql://", "postgres://", 1) + "/" + name
+    finally:
+        if "django" in sys.modules:  # a bench that ran Django in-process holds connections
+            with contextlib.suppress(Exception):
+                from django.db import connections
+
+                connections.close_all()
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        log(f"dropped database {name}")
+
+
+@contextlib.contextmanager
+def scratch_redis(prefix: str, *, db: str = "14") -> Iterator[str]:
+    """Yield a REDIS_URL on Redis db BENCH_REDIS_DB (default `db`); delete `prefix*` at the end."""
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = base.rsplit("/", 1)[0] + "/" + os.environ.get("BENCH_REDIS_DB", db)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    client.ping()
+    try:
+        yield url
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        removed = sum(
+            int(client.delete(*keys[start : start + 1000])) for start in range(0, len(keys), 1000)
+        )
+        client.close()
+        log(f"removed {removed} Redis keys under {prefix}")
+
+
+def child_env(base: dict[str, str], **extra: str) -> dict[str, str]:
+    """This environment without test-runner and Django-selection variables, plus `base`/`extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    env.update(base)
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run manage.py in a child process; exit the bench with its output if it fails."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+@contextlib.contextmanager
+def gunicorn(
+    env: dict[str, str], label: str, *, ready_path: str = "/api/health/live/"
+) -> Iterator[int]:
+    """The Procfile's web process (2 sync workers) on a free port; yields the port once
+    `ready_path` answers (any status below 500)."""
+    port = free_port()
+    output = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "beo_automation.wsgi",
+            "-c",
+            "python:beo_automation.gunicorn_conf",
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _ = fetch(
+                    method="GET", host=HOST, port=port, path=ready_path, body=b"", headers={}
+                )
+                if status < 500:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"gunicorn ({label}) did not start:\n{Path(output.name).read_text()}")
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        output.close()
+        Path(output.name).unlink(missing_ok=True)
