@@ -77,10 +77,14 @@ def _copy(attnames: list[str], rows: list[list[Any]], *, payload_texts: list[str
             copy.write_row(row)
 
 
-def events_insert_like(*, template: Event, items: Sequence[Any]) -> list[Event]:
+def events_insert_like(
+    *, template: Event, items: Sequence[Any], returning: Sequence[str]
+) -> list[dict[str, Any]]:
     """Insert one event per item (anything with type, payload, priority) that is otherwise a
-    copy of the unsaved `template`; returns the saved events in item order. Call it inside a
-    transaction: the rows become visible together or not at all."""
+    copy of the unsaved `template`; returns, in item order, each new event's `returning`
+    attributes (id included when asked) as a dict — not Event instances, whose construction
+    was a seventh of a 1,000-event request. Call it inside a transaction: the rows become
+    visible together or not at all."""
     if not items:
         return []
     attnames = [field.attname for field in Event._meta.concrete_fields]
@@ -98,14 +102,15 @@ def events_insert_like(*, template: Event, items: Sequence[Any]) -> list[Event]:
 
     if connection.vendor != "postgresql":
         unsaved = [Event(*values) for values in rows]  # type: ignore[misc]
-        return Event.objects.bulk_create(unsaved, batch_size=1000)
+        saved = Event.objects.bulk_create(unsaved, batch_size=1000)
+        return [{name: getattr(event, name) for name in returning} for event in saved]
 
     id_at = position["id"]
     for values, new_id in zip(rows, _allocate_ids(len(rows)), strict=True):
         values[id_at] = new_id
     _copy(attnames, rows, payload_texts=texts)
-    # Positional construction: several times cheaper per instance than keyword arguments.
-    return [Event.from_db(DEFAULT_DB_ALIAS, attnames, values) for values in rows]
+    wanted = [(name, position[name]) for name in returning]
+    return [{name: values[at] for name, at in wanted} for values in rows]
 
 
 _insert_statement: tuple[str, list[Field[Any, Any]]] | None = None

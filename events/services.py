@@ -32,6 +32,7 @@ from events.bulk_insert import event_insert, events_insert_like
 from events.cache import events_changed
 from events.dispatch import events_submitted
 from events.models import Event, Priority, Status
+from events.selectors import EVENT_API_FIELDS, EventRow
 
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 TYPE_RULE = "1-100 characters: letters, digits and . _ : -"
@@ -184,15 +185,16 @@ def event_create(
 
 def event_bulk_create(
     *, owner: User, items: Sequence[EventInput], request_id: str = ""
-) -> list[Event]:
-    """Store many validated events in one transaction (all or nothing) and enqueue them."""
+) -> list[EventRow]:
+    """Store many validated events in one transaction (all or nothing) and enqueue them.
+    Returns the new events as rows of EVENT_API_FIELDS, in item order."""
     if not items:
         return []
     # One template for the shared columns (owner, status, timestamps, request id…); the rows
     # go in by COPY on PostgreSQL (events.bulk_insert).
     template = _new_event(owner=owner, item=items[0], request_id=request_id)
     with transaction.atomic():
-        created = events_insert_like(template=template, items=items)
+        created = events_insert_like(template=template, items=items, returning=EVENT_API_FIELDS)
         if created:
             events_submitted(owner_ids=[owner.pk])
     return created

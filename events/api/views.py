@@ -262,15 +262,15 @@ class EventBulkCreateView(APIView):
             )
             serializer.is_valid(raise_exception=True)
             validated = serializer.validated_data
-        events = event_bulk_create(
+        rows = event_bulk_create(
             owner=request.user,  # type: ignore[arg-type]
             items=event_inputs_validate(validated),
             request_id=_request_id(request),
         )
         return Response(
             {
-                "count": len(events),
-                "results": [event_representation(event_row(e)) for e in events],
+                "count": len(rows),
+                "results": [event_representation(row) for row in rows],
             },
             status=201,
         )

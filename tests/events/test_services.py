@@ -117,9 +117,12 @@ def test_request_fingerprint_ignores_key_order():
 
 def test_bulk_create_stores_all(user):
     created = event_bulk_create(owner=user, items=[item(type=f"t{i}") for i in range(25)])
-    assert len(created) == 25
-    assert all(e.pk for e in created)
-    assert Event.objects.filter(owner=user).count() == 25
+    assert [row["type"] for row in created] == [f"t{i}" for i in range(25)]
+    stored = Event.objects.filter(owner=user).in_bulk([row["id"] for row in created])
+    assert len(stored) == 25
+    for row in created:
+        event = stored[row["id"]]
+        assert row == {name: getattr(event, name) for name in row}
 
 
 def test_retry_moves_a_failed_event_back_to_pending_keeping_attempts(user, settings):
