@@ -21,7 +21,6 @@ every product page stays under 100 ms (page times are printed too: the rest is r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import secrets
@@ -40,7 +39,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import admin_url, log, scratch_database  # noqa: E402
+from bench.common import admin_url, log, scratch_database, write_result  # noqa: E402
 
 # What grows with the table is the database's share of a page: it should stay under this on
 # every product page (the rest is template rendering, the same for 10 rows or 10 million).
@@ -245,10 +244,7 @@ def main() -> None:
             "most_sql_product_page": {"page": slowest_label, **slowest["product"]},
             "target_sql_ms": TARGET_SQL_MS,
         }
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"admin-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(result, indent=2))
+        out = write_result("admin", result)
         log(f"wrote {out.relative_to(ROOT)}")
 
     print()

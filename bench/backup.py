@@ -41,6 +41,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import write_result
 from bench.maintenance_data import (
     ROOT,
     create_database,
@@ -195,10 +196,7 @@ def main() -> int:
         "met": ratio <= TARGET_RATIO,
         "duration_s": round(time.monotonic() - started, 1),
     }
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"backup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    path = write_result("backup", summary)
 
     print(f"\nResults: {path.relative_to(ROOT)}")
     for number, r in enumerate(rounds, start=1):

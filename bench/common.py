@@ -9,6 +9,7 @@ data lives in a database and under a key prefix of its own.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -32,6 +34,15 @@ HOST = "127.0.0.1"
 
 def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def write_result(name: str, data: Any) -> Path:
+    """bench/results/<name>-<UTC time>.json (git-ignored): the run's figures, for comparison."""
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
 
 
 def free_port() -> int:

@@ -54,6 +54,7 @@ from bench.common import (  # noqa: E402
     manage,
     scratch_database,
     scratch_redis,
+    write_result,
 )
 from bench.loadgen import LoadResult, fetch, http_request, run_load  # noqa: E402
 
@@ -91,43 +92,24 @@ def login(port: int, username: str) -> str:
     return str(json.loads(body)["access"])
 
 
-def product_load(port: int, tokens: list[str], args: argparse.Namespace) -> LoadResult:
-    headers = [{"Authorization": f"Bearer {token}"} for token in tokens]
+def single_load(
+    port: int, args: argparse.Namespace, *, label: str, path: str, tokens: list[str]
+) -> LoadResult:
+    """16 clients (--clients) POSTing one event each at a time; with tokens, authenticated."""
+    headers = [{"Authorization": f"Bearer {token}"} for token in tokens] or [{}] * args.clients
 
     def make(client: int, sequence: int) -> bytes:
         return http_request(
             method="POST",
             host=HOST,
             port=port,
-            path="/api/events/",
+            path=path,
             body=event_body(client, sequence),
             headers=headers[client],
         )
 
     return run_load(
-        label="product",
-        host=HOST,
-        port=port,
-        make_request=make,
-        clients=args.clients,
-        warmup=args.warmup,
-        duration=args.duration,
-    )
-
-
-def baseline_load(port: int, args: argparse.Namespace) -> LoadResult:
-    def make(client: int, sequence: int) -> bytes:
-        return http_request(
-            method="POST",
-            host=HOST,
-            port=port,
-            path="/bench/events/",
-            body=event_body(client, sequence),
-            headers={},
-        )
-
-    return run_load(
-        label="baseline",
+        label=label,
         host=HOST,
         port=port,
         make_request=make,
@@ -246,13 +228,15 @@ def main() -> int:
         tokens: list[str] = []
         for round_no in range(1, args.rounds + 1):
             with gunicorn(baseline_env, "baseline") as port:
-                result = baseline_load(port, args)
+                result = single_load(port, args, label="baseline", path="/bench/events/", tokens=[])
                 baseline_runs.append(result)
                 log(f"round {round_no} baseline: {describe(result)}")
             with gunicorn(product_env, "product") as port:
                 if not tokens:
                     tokens = [login(port, name) for name in usernames]
-                result = product_load(port, tokens, args)
+                result = single_load(
+                    port, args, label="product", path="/api/events/", tokens=tokens
+                )
                 product_runs.append(result)
                 log(f"round {round_no} product:  {describe(result)}")
         with gunicorn(product_env, "product") as port:
@@ -278,10 +262,7 @@ def main() -> int:
         acknowledged=acknowledged,
     )
     results["duration_s"] = round(time.monotonic() - started, 1)
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = write_result("ingest", results)
     print_summary(results, path)
     return 0 if results["targets_met"] else 1
 

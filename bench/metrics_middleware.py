@@ -42,7 +42,15 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import HOST, child_env, gunicorn, log, scratch_database, scratch_redis  # noqa: E402
+from bench.common import (  # noqa: E402
+    HOST,
+    child_env,
+    gunicorn,
+    log,
+    scratch_database,
+    scratch_redis,
+    write_result,
+)
 from bench.loadgen import LoadResult, http_request, run_load  # noqa: E402
 
 PATH = "/api/health/live/"
@@ -188,9 +196,7 @@ def main() -> None:
         "product_requests_served": served,
         "product_requests_counted": counted,
     }
-    out = ROOT / "bench" / "results" / f"metrics_middleware-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = write_result("metrics_middleware", report)
     log(f"wrote {out.relative_to(ROOT)}")
     print()
     print(

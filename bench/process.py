@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import secrets
@@ -59,6 +58,7 @@ from bench.common import (  # noqa: E402
     manage,
     scratch_database,
     scratch_redis,
+    write_result,
 )
 
 TARGET_RATIO = 1.0
@@ -374,10 +374,7 @@ def main() -> None:
             },
             "target": {"pipeline_vs_celery_noop": TARGET_RATIO},
         }
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"process-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(result, indent=2))
+        out = write_result("process", result)
         log(f"wrote {out.relative_to(ROOT)}")
 
     print()
