@@ -20,12 +20,14 @@ time. Event has no save() override and no model signals; a test compares the row
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Field, JSONField
 from psycopg import sql
+from psycopg.adapt import PyFormat
 from psycopg.types.json import Jsonb
 
 from events.models import Event
@@ -56,25 +58,66 @@ def _allocate_ids(count: int) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def _copy(attnames: list[str], rows: list[list[Any]], *, payload_texts: list[str | None]) -> None:
+def _copy_escape(text: str) -> str:
+    """Text for COPY's text format: backslash, tab, newline and carriage return escaped."""
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _copy_text(value: Any, *, is_json: bool, cursor: Any) -> str:
+    """One value in COPY's text format, as psycopg's own dumper writes it (write_row's way)."""
+    value = _db_value(value, is_json=is_json)
+    if value is None:
+        return "\\N"
+    dumper = cursor.adapters.get_dumper(type(value), PyFormat.TEXT)(type(value), cursor)
+    # A dispatcher (int: int2/int4/int8/numeric) hands over to the dumper for this value.
+    dumper = dumper.upgrade(value, PyFormat.TEXT)
+    return _copy_escape(bytes(dumper.dump(value)).decode())
+
+
+def _copy(attnames: list[str], base: list[Any], items: Sequence[Any], ids: list[int]) -> None:
+    """COPY one row per item: its id and VARYING columns, then the template's other columns.
+
+    The rows are written as COPY text by hand rather than by write_row: the template's columns
+    (owner, status, three timestamps…) are the same on every row, so they are formatted once,
+    by psycopg's dumpers, and each row only adds four values. write_row formatting every
+    column of every row was a fifth of a 1,000-event request.
+    """
     fields = {field.attname: field for field in Event._meta.concrete_fields}
-    columns = [str(fields[name].column) for name in attnames]
-    json_columns = [isinstance(fields[name], JSONField) for name in attnames]
+    position = {name: i for i, name in enumerate(attnames)}
+    constant = [name for name in attnames if name != "id" and name not in VARYING]
+    columns = ["id", *VARYING, *constant]
     statement = sql.SQL("COPY {table} ({columns}) FROM STDIN").format(
         table=sql.Identifier(Event._meta.db_table),
-        columns=sql.SQL(", ").join(sql.Identifier(column) for column in columns),
+        columns=sql.SQL(", ").join(sql.Identifier(str(fields[name].column)) for name in columns),
     )
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
         cursor.cursor.copy(statement) as copy,
     ):
-        payload_at = attnames.index("payload")
-        for values, text in zip(rows, payload_texts, strict=True):
-            row = [_db_value(v, is_json=j) for v, j in zip(values, json_columns, strict=True)]
-            if text is not None:
-                row[payload_at] = text  # jsonb parses the text form COPY sends
-            copy.write_row(row)
+        tail = "".join(
+            "\t"
+            + _copy_text(
+                base[position[name]],
+                is_json=isinstance(fields[name], JSONField),
+                cursor=cursor.cursor,
+            )
+            for name in constant
+        )
+        lines = []
+        for new_id, item in zip(ids, items, strict=True):
+            text = getattr(item, "payload_json", None)
+            if text is None:
+                text = json.dumps(item.payload, ensure_ascii=False)
+            lines.append(
+                f"{int(new_id)}\t{_copy_escape(item.type)}\t{_copy_escape(text)}"
+                f"\t{int(item.priority)}{tail}\n"
+            )
+        copy.write("".join(lines))
 
 
 def events_insert_like(
@@ -88,29 +131,30 @@ def events_insert_like(
     if not items:
         return []
     attnames = [field.attname for field in Event._meta.concrete_fields]
-    position = {name: i for i, name in enumerate(attnames)}
     base = [getattr(template, name) for name in attnames]
-    rows: list[list[Any]] = []
-    for item in items:
-        values = list(base)
-        values[position["type"]] = item.type
-        values[position["payload"]] = item.payload
-        values[position["priority"]] = int(item.priority)
-        rows.append(values)
-    # The payloads' JSON text, already produced by validation when the items carry it.
-    texts = [getattr(item, "payload_json", None) for item in items]
 
     if connection.vendor != "postgresql":
+        position = {name: i for i, name in enumerate(attnames)}
+        rows: list[list[Any]] = []
+        for item in items:
+            values = list(base)
+            values[position["type"]] = item.type
+            values[position["payload"]] = item.payload
+            values[position["priority"]] = int(item.priority)
+            rows.append(values)
         unsaved = [Event(*values) for values in rows]  # type: ignore[misc]
         saved = Event.objects.bulk_create(unsaved, batch_size=1000)
         return [{name: getattr(event, name) for name in returning} for event in saved]
 
-    id_at = position["id"]
-    for values, new_id in zip(rows, _allocate_ids(len(rows)), strict=True):
-        values[id_at] = new_id
-    _copy(attnames, rows, payload_texts=texts)
-    wanted = [(name, position[name]) for name in returning]
-    return [{name: values[at] for name, at in wanted} for values in rows]
+    ids = _allocate_ids(len(items))
+    _copy(attnames, base, items, ids)
+    shared = {name: base[attnames.index(name)] for name in returning}
+    created = []
+    for new_id, item in zip(ids, items, strict=True):
+        own = {"id": new_id, "type": item.type, "payload": item.payload}
+        own["priority"] = int(item.priority)
+        created.append({name: own.get(name, value) for name, value in shared.items()})
+    return created
 
 
 _insert_statement: tuple[str, list[Field[Any, Any]]] | None = None

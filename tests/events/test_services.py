@@ -16,6 +16,7 @@ from beo_automation.errors import (
 from events.models import Event, Priority, Status
 from events.services import (
     EventInput,
+    _new_event,
     event_bulk_create,
     event_cancel,
     event_create,
@@ -202,3 +203,29 @@ def test_the_fast_insert_stores_the_row_the_orm_would(user, idempotency_key):
     expected["idempotency_key"] = idempotency_key
     assert _stored(event.pk) == expected
     assert Event.objects.get(pk=event.pk).payload == payload
+
+
+def test_bulk_create_stores_the_rows_the_orm_would(user):
+    # COPY's text format escapes backslash, tab, newline and carriage return; JSON text is full
+    # of backslashes, and the shared columns (here the request id) are escaped too.
+    payloads = [
+        {"tab": "a\tb", "lines": "one\ntwo\r\n", "slash": "C:\\beo\\N", "quote": '"x"'},
+        {"é": "ü 🎉", "nested": {"list": [1, 2.5, None, True, False]}, "empty": {}},
+        {},
+    ]
+    items = [
+        event_input_validate(type=f"beo.t{i}", payload=payload, priority=priority)
+        for i, (payload, priority) in enumerate(
+            zip(payloads, ["low", "urgent", "normal"], strict=True)
+        )
+    ]
+    created = event_bulk_create(owner=user, items=items, request_id="req\t1\\n\n")
+    assert [row["payload"] for row in created] == payloads
+    for row, item in zip(created, items, strict=True):
+        stored = Event.objects.get(pk=row["id"])
+        assert stored.payload == item.payload
+        # The same event through Model.save(), with the same timestamps.
+        twin = _new_event(owner=user, item=item, request_id="req\t1\\n\n")
+        twin.created_at = twin.updated_at = twin.available_at = row["created_at"]
+        twin.save(force_insert=True)
+        assert _stored(stored.pk) == _stored(twin.pk)
