@@ -1,15 +1,19 @@
-"""A small HTTP load generator for the benches: N concurrent clients, each sending one request at a
-time for a fixed duration, with per-request latency.
+"""A small HTTP load generator for the benches: N concurrent clients, each sending one request at
+a time for a fixed duration, with per-request latency.
 
-asyncio with raw HTTP/1.1 keeps the client's own cost per request far below the server's (the
-benches share two cores with the server): no HTTP library, one connection per request, as
-gunicorn's sync workers close every connection after answering.
+The benches share two cores with the server, so the client's own cost per request must stay
+far below the server's: non-blocking sockets on one epoll loop (selectors), raw HTTP/1.1, no
+HTTP library and no asyncio (whose streams cost several times more per connection). One
+connection per request, as gunicorn's sync workers close every connection after answering;
+a response is complete at its Content-Length, and the client closes then, as an HTTP client
+does, instead of waiting for the server's FIN.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import selectors
+import socket
 import statistics
 import time
 from collections import Counter
@@ -88,20 +92,49 @@ def http_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _one(host: str, port: int, request: bytes) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        response = await reader.read()
-    finally:
-        writer.close()
-    head, _, payload = response.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1]) if head else 0
-    return status, payload
+# Requests still unanswered this long after the measured window are abandoned.
+ABANDON_AFTER = 60.0
 
 
-async def _run(
+def _response_complete(buffer: bytearray) -> tuple[int, bytes] | None:
+    """(status, body) once `buffer` holds a whole response with a Content-Length; else None."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = bytes(buffer[:head_end])
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+            break
+    body_start = head_end + 4
+    if length is None or len(buffer) - body_start < length:
+        return None
+    return _status(head), bytes(buffer[body_start : body_start + length])
+
+
+def _status(head: bytes) -> int:
+    parts = head.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+class _Client:
+    """One client's request in flight: connect → send → read until complete → close."""
+
+    __slots__ = ("begun", "buffer", "index", "request", "sent", "sequence", "sock")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.sequence = 0
+        self.sock: socket.socket | None = None
+        self.request = b""
+        self.sent = 0
+        self.buffer = bytearray()
+        self.begun = 0.0
+
+
+def _run(
     *,
     host: str,
     port: int,
@@ -110,34 +143,79 @@ async def _run(
     warmup: float,
     duration: float,
 ) -> tuple[Counter[int], list[float], float, int]:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    selector = selectors.DefaultSelector()
+    start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + duration
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
     acknowledged = 0
+    active = 0
 
-    async def client(index: int) -> None:
-        nonlocal acknowledged
-        sequence = 0
-        while True:
-            begun = time.perf_counter()
-            now = loop.time()
-            if now >= stop_at:
-                return
-            sequence += 1
+    def begin(client: _Client) -> None:
+        nonlocal active
+        client.sequence += 1
+        client.request = make_request(client.index, client.sequence)
+        client.sent = 0
+        client.buffer = bytearray()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.sock = sock
+        client.begun = time.perf_counter()
+        # A refused connection shows up as a failed send on the loop, not as a recursion here.
+        sock.connect_ex((host, port))
+        selector.register(sock, selectors.EVENT_WRITE, client)
+        active += 1
+
+    def finish(client: _Client, status: int) -> None:
+        nonlocal acknowledged, active
+        now = time.perf_counter()
+        if client.sock is not None:
             try:
-                status, _ = await _one(host, port, make_request(index, sequence))
-            except OSError:
-                status = 0
-            if 200 <= status < 300:
-                acknowledged += 1
-            if measure_from <= now and loop.time() <= stop_at:
-                statuses[status] += 1
-                latencies.append((time.perf_counter() - begun) * 1000)
+                selector.unregister(client.sock)
+                active -= 1
+            except KeyError:
+                pass
+            client.sock.close()
+            client.sock = None
+        if 200 <= status < 300:
+            acknowledged += 1
+        if measure_from <= client.begun and now <= stop_at:
+            statuses[status] += 1
+            latencies.append((now - client.begun) * 1000)
+        if now < stop_at:
+            begin(client)
 
-    await asyncio.gather(*(client(i) for i in range(clients)))
+    for index in range(clients):
+        begin(_Client(index))
+    while active and time.perf_counter() < stop_at + ABANDON_AFTER:
+        for key, mask in selector.select(timeout=1.0):
+            client: _Client = key.data
+            sock = client.sock
+            if sock is None:
+                continue
+            try:
+                if mask & selectors.EVENT_WRITE:
+                    client.sent += sock.send(client.request[client.sent :])
+                    if client.sent >= len(client.request):
+                        selector.modify(sock, selectors.EVENT_READ, client)
+                    continue
+                chunk = sock.recv(262144)
+            except OSError:
+                finish(client, 0)
+                continue
+            if not chunk:  # the server closed: whatever arrived is the answer
+                head = bytes(client.buffer).partition(b"\r\n\r\n")[0]
+                finish(client, _status(head) if head else 0)
+                continue
+            client.buffer += chunk
+            done = _response_complete(client.buffer)
+            if done is not None:
+                finish(client, done[0])
+    for key in list(selector.get_map().values()):  # answers that never came: not measured
+        key.fileobj.close()  # type: ignore[union-attr]
+    selector.close()
     return statuses, latencies, duration, acknowledged
 
 
@@ -156,15 +234,13 @@ def run_load(
 
     make_request(client_index, sequence) returns the raw request bytes to send.
     """
-    statuses, latencies, seconds, acknowledged = asyncio.run(
-        _run(
-            host=host,
-            port=port,
-            make_request=make_request,
-            clients=clients,
-            warmup=warmup,
-            duration=duration,
-        )
+    statuses, latencies, seconds, acknowledged = _run(
+        host=host,
+        port=port,
+        make_request=make_request,
+        clients=clients,
+        warmup=warmup,
+        duration=duration,
     )
     return LoadResult(label, clients, seconds, statuses, latencies, items_per_request, acknowledged)
 
@@ -176,4 +252,13 @@ def fetch(
     request = http_request(
         method=method, host=host, port=port, path=path, body=body, headers=headers
     )
-    return asyncio.run(_one(host, port, request))
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(request)
+        buffer = bytearray()
+        while (done := _response_complete(buffer)) is None:
+            chunk = sock.recv(262144)
+            if not chunk:
+                head, _, payload = bytes(buffer).partition(b"\r\n\r\n")
+                return (_status(head) if head else 0), payload
+            buffer += chunk
+    return done
