@@ -25,6 +25,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]  # psycopg 3 only
+    ServerBindingCursor,
+)
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, JSONField
 from psycopg import sql
 from psycopg.adapt import PyFormat
@@ -177,6 +181,24 @@ def _single_insert() -> tuple[str, list[Field[Any, Any]]]:
     return _insert_statement
 
 
+def _server_binding_cursor() -> CursorWrapper:
+    """A cursor on the default connection whose parameters PostgreSQL binds.
+
+    Django's psycopg cursors bind client-side: psycopg quotes every value into the SQL text in
+    Python, a tenth of an API create's CPU for the INSERT's 18 values. Here the values travel
+    beside the statement (unnamed, unprepared: connection poolers keep working), dumped by
+    psycopg's C adapters. Wrapped as connection.cursor() wraps its cursors (query logging,
+    error translation), after the same connection checks.
+    """
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
 def event_insert(event: Event) -> None:
     """Save a new (unsaved, id-less) event; as `event.save(force_insert=True)`."""
     if connection.vendor != "postgresql" or event.pk is not None:
@@ -186,7 +208,7 @@ def event_insert(event: Event) -> None:
     params = [
         field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in fields
     ]
-    with connection.cursor() as cursor:
+    with _server_binding_cursor() as cursor:
         cursor.execute(statement, params)
         (event.pk,) = cursor.fetchone()
     event._state.adding = False

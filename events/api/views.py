@@ -35,6 +35,7 @@ from events.api.serializers import (
     EventListQuerySerializer,
     EventPageSerializer,
     EventSerializer,
+    event_already_valid,
     event_input_from,
     event_inputs_validate,
     event_representation,
@@ -200,16 +201,19 @@ class EventListCreateView(APIView):
             raise ValidationError(
                 details={IDEMPOTENCY_HEADER: ["Must be 1-255 printable ASCII characters."]}
             )
-        serializer = EventInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        item = event_input_from(serializer.validated_data)
+        data = event_already_valid(request.data)
+        if data is None:
+            serializer = EventInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        item = event_input_from(data)
         event, created = event_create(
             owner=request.user,  # type: ignore[arg-type]
             item=item,
             idempotency_key=key,
             # The normalised body (defaults filled in): a replay that spells out
             # `"priority": "normal"` is the same request as one that leaves it out.
-            request_hash=request_fingerprint(dict(serializer.validated_data)) if key else "",
+            request_hash=request_fingerprint(dict(data)) if key else "",
             request_id=_request_id(request),
         )
         headers = {"Location": _event_url(request, event.pk)}
