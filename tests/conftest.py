@@ -70,10 +70,11 @@ def fresh_rate_limits(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_user_rows() -> None:
-    """A user row cached by one test's API call must not answer for another test's user."""
-    from beo_automation.authentication import user_rows
+    """A user row or token cached by one test's API call must not answer in another test."""
+    from beo_automation.authentication import user_rows, verified_tokens
 
     user_rows.clear()
+    verified_tokens.clear()
 
 
 @pytest.fixture

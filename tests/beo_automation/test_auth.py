@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from beo_automation import authentication
@@ -191,6 +192,46 @@ def test_a_token_of_a_deleted_user_is_invalid(django_user_model):
     token = str(AccessToken.for_user(ghost))
     ghost.delete()
     assert error_of(call_with(f"Bearer {token}"), 401)["message"] == "Invalid token"
+
+
+def test_a_token_is_verified_once_and_refused_once_it_expires(user, monkeypatch):
+    decoded = []
+    real_decode = TokenBackend.decode
+
+    def counting_decode(backend, token, verify=True):
+        decoded.append(token)
+        return real_decode(backend, token, verify)
+
+    monkeypatch.setattr(TokenBackend, "decode", counting_decode)
+    token = AccessToken.for_user(user)
+    # exp is a whole second: at least a full second from now, then it passes.
+    token["exp"] = int(time.time()) + 2
+    header = f"Bearer {token}"
+    assert call_with(header).status_code == 200
+    assert call_with(header).status_code == 200
+    assert len(decoded) == 1
+    time.sleep(max(0.0, token["exp"] - time.time()) + 1.05)
+    assert error_of(call_with(header), 401)["message"] == "Token expired"
+
+
+def test_a_verified_token_does_not_vouch_for_an_altered_one(user):
+    access = AccessToken.for_user(user)
+    token = str(access)
+    assert call_with(f"Bearer {token}").status_code == 200
+    head, payload, signature = token.split(".")
+    tampered = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    assert error_of(call_with(f"Bearer {tampered}"), 401)["message"] == "Invalid token"
+    forged = jwt.encode(dict(access.payload), "some other key " * 4, algorithm="HS256")
+    assert error_of(call_with(f"Bearer {forged}"), 401)["message"] == "Invalid token"
+
+
+def test_the_verified_token_cache_keeps_at_most_its_limit(user):
+    cache = authentication._VerifiedTokens(limit=2)
+    tokens = [AccessToken.for_user(user) for _ in range(3)]
+    for token in tokens:
+        cache.put(str(token).encode(), token)
+    assert cache.get(str(tokens[0]).encode()) is None
+    assert cache.get(str(tokens[2]).encode()) is tokens[2]
 
 
 def user_queries(captured) -> list[str]:
