@@ -50,6 +50,10 @@ class EventInput:
     payload_json: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
+# json.dumps with any non-default option builds a new encoder per call: reusing one halves the
+# cost of encoding a small payload, paid 1,000 times by a bulk request.
+_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 # A JSON-escaped NUL character (\u0000) whose backslash is not itself escaped.
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -62,7 +66,7 @@ def payload_encode(payload: Mapping[str, Any]) -> bytes:
     a 500 instead of the client's 400.
     """
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _PAYLOAD_ENCODER.encode(payload)
     except ValueError:
         raise ValidationError(details={"payload": ["Numbers must be finite."]}) from None
     if _ESCAPED_NUL.search(text):
