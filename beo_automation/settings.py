@@ -310,7 +310,8 @@ REST_FRAMEWORK = {
         "beo_automation.authentication.BearerJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSONRenderer output, written by orjson where the two agree (beo_automation.renderers).
+    "DEFAULT_RENDERER_CLASSES": ["beo_automation.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "beo_automation.errors.api_exception_handler",
     # Adds the error envelope responses every endpoint can give (401, 413, 429).
