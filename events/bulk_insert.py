@@ -3,18 +3,20 @@ without the ORM rebuilding the same INSERT statement on every API create.
 
 `Event.objects.bulk_create` spends most of a 1,000-event request in Python: Django prepares
 every field of every row (~19,000 calls) and psycopg quotes the resulting arrays client-side.
-COPY streams the rows through psycopg's C row formatter and PostgreSQL applies the same
-constraints, defaults and indexes. COPY cannot return generated ids, so the ids are taken from
-the table's identity sequence first (one query) and written explicitly.
+COPY streams the rows as text and PostgreSQL applies the same constraints, defaults and
+indexes. COPY cannot return generated ids, so the ids are taken from the table's identity
+sequence first (one query) and written explicitly.
 
 Every event of one call shares the template's values except its id, type, payload and
-priority; new columns are picked up from the model, with the template's value.
+priority; new columns are picked up from the model, with the template's value, formatted once
+per call by psycopg's dumpers (see `_copy`). A test compares the rows with the ORM's.
 Other databases (the embedded SQLite) use bulk_create.
 
 `event_insert` is `event.save(force_insert=True)` for one new event: the statement is composed
 once per process, and each value is prepared by its field's own pre_save/get_db_prep_save, as
-the ORM prepares it. Under load the ORM's per-save query building was a sixth of an API worker's
-time. Event has no save() override and no model signals; a test compares the rows both write.
+the ORM prepares it, and bound server-side. Under load the ORM's per-save query building was a
+sixth of an API worker's time. Event has no save() override and no model signals; a test
+compares the rows both write.
 """
 
 from __future__ import annotations
