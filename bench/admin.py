@@ -25,7 +25,6 @@ import os
 import platform
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import admin_url, log, scratch_database, write_result  # noqa: E402
+from bench.common import admin_url, log, manage, scratch_database, write_result  # noqa: E402
 
 # What grows with the table is the database's share of a page: it should stay under this on
 # every product page (the rest is template rendering, the same for 10 rows or 10 million).
@@ -149,12 +148,7 @@ def main() -> None:
         os.environ.update(env)
         log(f"migrating database bench_admin_{run}")
         for command in (["migrate", "--no-input"], ["collectstatic", "--no-input"]):
-            subprocess.run(
-                [sys.executable, str(ROOT / "manage.py"), *command, "-v", "0"],
-                cwd=ROOT,
-                env=dict(os.environ),
-                check=True,
-            )
+            manage(dict(os.environ), *command, "-v", "0")
         import django
 
         django.setup()

@@ -106,10 +106,11 @@ def child_env(base: dict[str, str], **extra: str) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str) -> str:
-    """Run manage.py in a child process; exit the bench with its output if it fails."""
+def python(env: dict[str, str], *args: str, what: str) -> str:
+    """Run this Python with `args` in a child process; its stdout. Exit the bench, naming
+    `what` and showing the output, if it fails."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -118,8 +119,13 @@ def manage(env: dict[str, str], *args: str) -> str:
         check=False,
     )
     if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        sys.exit(f"{what} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run manage.py in a child process; exit the bench with its output if it fails."""
+    return python(env, str(ROOT / "manage.py"), *args, what=f"manage.py {' '.join(args)}")
 
 
 @contextlib.contextmanager

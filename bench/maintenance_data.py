@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from bench.common import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -75,16 +76,7 @@ def child_environment(dbname: str, **extra: str) -> dict[str, str]:
 
 
 def migrate(dbname: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0", "--no-input"],
-        cwd=ROOT,
-        env=child_environment(dbname),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"migrate failed on {dbname}:\n{result.stderr}")
+    manage(child_environment(dbname), "migrate", "-v", "0", "--no-input")
 
 
 def fill_events(dbname: str, *, total: int, eligible_share: float, users: int = 100) -> int:

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -47,6 +46,8 @@ from bench.common import (  # noqa: E402
     child_env,
     gunicorn,
     log,
+    manage,
+    python,
     scratch_database,
     scratch_redis,
     write_result,
@@ -78,18 +79,8 @@ flush = time.perf_counter() - started
 print(json.dumps({{"us_per_call": recorded / {calls} * 1e6, "flush_ms": flush * 1000,
                   "flushed": flushed}}))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"record_cost failed:\n{result.stderr}")
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    output = python(env, "-c", code, what="record_cost")
+    return dict(json.loads(output.strip().splitlines()[-1]))
 
 
 def counted_requests(url: str, prefix: str) -> int:
@@ -137,12 +128,7 @@ def main() -> None:
         )
         baseline_env = child_env(common, DJANGO_SETTINGS_MODULE="bench.metrics_baseline_settings")
         log("migrating the scratch database")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=product_env,
-            check=True,
-        )
+        manage(product_env, "migrate", "--no-input", "-v", "0")
         log(f"in-process: {args.calls} request_record() calls against Redis")
         cost = record_cost(product_env, args.calls)
         log(f"  {cost['us_per_call']:.1f} µs per request; flush {cost['flush_ms']:.1f} ms")
