@@ -10,6 +10,6 @@ class CoreConfig(AppConfig):
     verbose_name = "beo-automation"
 
     def ready(self) -> None:
-        from beo_automation import signals
+        from beo_automation import checks, signals  # noqa: F401 - checks registers itself
 
         signals.connect()

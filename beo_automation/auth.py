@@ -20,9 +20,10 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenViewBase
 
-from beo_automation.authentication import INVALID_TOKEN, TOKEN_EXPIRED
+from beo_automation.authentication import INVALID_TOKEN, TOKEN_EXPIRED, BearerJWTAuthentication
 from beo_automation.ratelimit import client_ip, login_rate_limit_enforce
 from beo_automation.schema import error_responses
+from beo_automation.tokens import RefreshToken
 
 logger = structlog.get_logger(__name__)
 
@@ -30,16 +31,24 @@ WRONG_CREDENTIALS = "Invalid username or password"
 
 
 class TokenObtainInputSerializer(TokenObtainPairSerializer):
+    token_class = RefreshToken
     default_error_messages = {"no_active_account": WRONG_CREDENTIALS}
 
 
 class TokenRefreshInputSerializer(TokenRefreshSerializer):
+    token_class = RefreshToken
+    # simplejwt's "No active account found for the given token.", in the guide's words.
+    default_error_messages = {"no_active_account": INVALID_TOKEN}
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        # The bearer tokens' rule, in one place: a refresh token whose user was deleted or
+        # deactivated, or changed their password since, is `Invalid token` (simplejwt's refresh
+        # checks neither the password nor, for a deleted user, answers anything but a 500).
+        BearerJWTAuthentication().get_user(self.token_class(attrs["refresh"]))
         try:
             return super().validate(attrs)
         except get_user_model().DoesNotExist:
-            # simplejwt looks the user up with .get() and would answer a 500 for a refresh
-            # token whose user was deleted.
+            # Deleted between the check above and simplejwt's own lookup.
             raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid") from None
 
 

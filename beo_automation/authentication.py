@@ -3,8 +3,13 @@
 - no `Authorization` header, another scheme, or a malformed one → "Missing or invalid
   authorization header";
 - a well-signed token past its `exp` → "Token expired";
-- anything else (bad signature, garbage, a refresh token used as an access token, a user who
-  no longer exists or was deactivated) → "Invalid token".
+- anything else (bad signature, garbage, absurd claims (beo_automation.tokens), a refresh token
+  used as an access token, a user who no longer exists, was deactivated or changed their
+  password since the token was issued) → "Invalid token".
+
+Tokens are bound to the password hash they were issued against (simplejwt's
+CHECK_REVOKE_TOKEN): a password change revokes every token of the user, and the check is made
+against the cached row too. beo_automation.checks refuses settings that would bypass it.
 
 The user a token names is looked up once per JWT_USER_CACHE_SECONDS per process, not on every
 request: under load that query (ORM work in the worker, a backend's CPU in PostgreSQL on the same
@@ -41,6 +46,9 @@ from rest_framework_simplejwt.exceptions import (
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from beo_automation.tokens import token_user_id
 
 MISSING_HEADER = "Missing or invalid authorization header"
 TOKEN_EXPIRED = "Token expired"  # noqa: S105 - a message, not a secret
@@ -176,20 +184,37 @@ class BearerJWTAuthentication(JWTAuthentication):
         raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid")
 
     def get_user(self, validated_token: Token) -> Any:
+        user_id = token_user_id(validated_token.payload)
+        if user_id is None:
+            # Not reachable through our token classes (they refuse it); kept for any other.
+            raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid")
         seconds = settings.JWT_USER_CACHE_SECONDS
-        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
-        if seconds > 0 and user_id is not None:
-            cached = user_rows.get(user_id)
-            if cached is not None:
-                return cached
-        try:
-            user = super().get_user(validated_token)
-        except SimpleJWTAuthenticationFailed:
-            # Deleted or deactivated since the token was issued: the token no longer names
-            # anyone who may call the API. Which of the two is not the caller's business.
-            raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid") from None
-        # Only users who passed every check are cached: a deactivated user is looked up (and
-        # refused) on every request.
-        if seconds > 0 and user_id is not None:
-            user_rows.put(user_id, user, seconds=seconds)
+        user = user_rows.get(user_id) if seconds > 0 else None
+        if user is None:
+            try:
+                # simplejwt's lookup: the user must exist, be active and (CHECK_REVOKE_TOKEN)
+                # still have the password the token was issued against.
+                user = super().get_user(validated_token)
+            except SimpleJWTAuthenticationFailed:
+                # Deleted, deactivated or password changed since the token was issued: the
+                # token no longer names anyone who may call the API. Which one is not the
+                # caller's business.
+                raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid") from None
+            # Only users who passed every check are cached: a deactivated user is looked up
+            # (and refused) on every request.
+            if seconds > 0:
+                user_rows.put(user_id, user, seconds=seconds)
+        elif not token_matches_password(validated_token, user):
+            # The cached row is the user's current one; this token was issued before their
+            # password changed (another token of theirs put the row here).
+            raise AuthenticationFailed(INVALID_TOKEN, code="token_not_valid")
         return user
+
+
+def token_matches_password(token: Token, user: Any) -> bool:
+    """simplejwt's revocation rule (CHECK_REVOKE_TOKEN), for a user row that came from the cache:
+    the token carries a digest of the password hash it was issued against."""
+    if not api_settings.CHECK_REVOKE_TOKEN:
+        return True
+    claim = token.get(api_settings.REVOKE_TOKEN_CLAIM)
+    return isinstance(claim, str) and claim == get_md5_hash_password(user.password)

@@ -327,6 +327,12 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
+    # Security (docs/security.md): tokens with claims simplejwt would crash on are refused...
+    "AUTH_TOKEN_CLASSES": ("beo_automation.tokens.AccessToken",),
+    # ...and every token is bound to the password hash it was issued against, so a password
+    # change revokes it. The system check beo_automation.E001 refuses turning these off.
+    "CHECK_REVOKE_TOKEN": True,
+    "CHECK_USER_IS_ACTIVE": True,
 }
 
 # Seconds a process reuses the user row a token names instead of querying it on every request;
