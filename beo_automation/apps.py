@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
     verbose_name = "beo-automation"
 
     def ready(self) -> None:
-        from beo_automation import checks, signals  # noqa: F401 - checks registers itself
+        from beo_automation import checks, lockout, signals  # noqa: F401 - checks registers
 
         signals.connect()
+        lockout.connect()

@@ -1,7 +1,8 @@
 """The token endpoints: obtain a JWT pair with a password, refresh an access token.
 
 The token endpoints (`POST /api/auth/token/`, `POST /api/auth/token/refresh/`) are public and
-rate limited per client IP by RATELIMIT_LOGIN. Tokens are HS256, signed with JWT_SIGNING_KEY or
+rate limited per client IP by RATELIMIT_LOGIN; password logins are also locked out after
+repeated failures (beo_automation.lockout). Tokens are HS256, signed with JWT_SIGNING_KEY or
 SECRET_KEY, with the lifetimes in settings.SIMPLE_JWT.
 """
 
@@ -21,6 +22,8 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.views import TokenViewBase
 
 from beo_automation.authentication import INVALID_TOKEN, TOKEN_EXPIRED, BearerJWTAuthentication
+from beo_automation.errors import TooManyRequests
+from beo_automation.lockout import LOCKED_OUT, lockout_seconds, login_locked_out
 from beo_automation.ratelimit import client_ip, login_rate_limit_enforce
 from beo_automation.schema import error_responses
 from beo_automation.tokens import RefreshToken
@@ -95,13 +98,24 @@ class TokenObtainView(_TokenView):
         summary="Obtain an access and a refresh token",
         description=(
             "Exchange a username and password for a JWT pair. Rate limited per client IP "
-            "(RATELIMIT_LOGIN, default 10 per minute)."
+            "(RATELIMIT_LOGIN, default 10 per minute); after AXES_FAILURE_LIMIT failed logins "
+            "(default 5) the address and the username are locked out for AXES_COOLOFF_MINUTES "
+            "(`Too many failed login attempts`, 429 with `Retry-After`)."
         ),
         request=TokenObtainRequestSerializer,
         responses={
             200: TokenPairSerializer,
             **error_responses(
-                400, (401, "Wrong username or password (`Invalid username or password`).")
+                400,
+                (401, "Wrong username or password (`Invalid username or password`)."),
+                (
+                    429,
+                    (
+                        "Rate limited (`Too many requests`) or, after repeated failed logins, "
+                        "locked out (`Too many failed login attempts`); `Retry-After` says how "
+                        "long."
+                    ),
+                ),
             ),
         },
         tags=["auth"],
@@ -115,6 +129,8 @@ class TokenObtainView(_TokenView):
         except AuthenticationFailed:
             # Security audit trail: who tried which account from where (never the password).
             logger.warning("Login failed", username=username, client_ip=client_ip(request))
+            if login_locked_out(request):
+                raise TooManyRequests(LOCKED_OUT, retry_after=lockout_seconds()) from None
             raise
         logger.info("Token issued", username=username, client_ip=client_ip(request))
         return Response(data)

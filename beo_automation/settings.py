@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_ratelimit",
     "django_structlog",
+    "axes",  # login lockout (docs/security.md)
+    "csp",  # Content-Security-Policy (docs/security.md)
     "beo_automation.apps.CoreConfig",
     "events",
     "alerts",
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "beo_automation.urls"
@@ -552,6 +556,44 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
+
+# --- Security: login lockout (django-axes; docs/security.md) ------------------------------------
+
+# Every password check (admin login, API token endpoint) passes django-axes first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 60:
+    raise ImproperlyConfigured(
+        "AXES_FAILURE_LIMIT must be at least 1 and AXES_COOLOFF_MINUTES at least 1"
+    )
+# What a lockout applies to: comma-separated, each `ip_address`, `username`, `user_agent` or a
+# `+`-joined combination. Default: an address that failed too often is locked out (whatever
+# usernames it tries), and so is a username (from whatever addresses: a distributed guess).
+_lockout_by = env.list("AXES_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = [
+    part.split("+") if "+" in part else part for part in (p.strip() for p in _lockout_by) if part
+]
+if not AXES_LOCKOUT_PARAMETERS or not all(
+    name in {"ip_address", "username", "user_agent"}
+    for entry in AXES_LOCKOUT_PARAMETERS
+    for name in ([entry] if isinstance(entry, str) else entry)
+):
+    raise ImproperlyConfigured(
+        f"AXES_LOCKOUT_PARAMETERS={','.join(_lockout_by)!r}: use ip_address, username, "
+        "user_agent, or +-joined combinations of them, separated by commas"
+    )
+# The client address the rate limiter uses: X-Forwarded-For only from TRUSTED_PROXIES (axes'
+# own guess believes any client-supplied header, which would dodge the per-IP lockout).
+AXES_CLIENT_IP_CALLABLE = "beo_automation.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "beo_automation.lockout.lockout_response"
+# A successful login clears that client's failures; each failure is kept (AccessFailureLog).
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
