@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "beo_automation.middleware.RequestIdMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response, including the envelopes of the middleware below.
+    "beo_automation.content_security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the body is read or a token checked: floods are refused at the lowest cost.
     "beo_automation.ratelimit.ApiRateLimitMiddleware",
@@ -594,6 +596,28 @@ AXES_LOCKOUT_CALLABLE = "beo_automation.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
+
+# --- Security: Content-Security-Policy (django-csp 4; docs/security.md) --------------------------
+
+# For HTML (admin, Swagger UI); every other response gets default-src 'none'; frame-ancestors
+# 'none' (beo_automation.content_security). Violations are reported to CSP_REPORT_URI if set
+# (read straight into the policy: a CSP_* setting name is django-csp 3's format).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # The admin's and Swagger UI's stylesheets draw their icons as data: SVGs.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": env.str("CSP_REPORT_URI", default="") or None,
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

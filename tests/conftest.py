@@ -150,3 +150,7 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
         loglevel="WARNING",
     ) as worker:
         yield worker
+
+
+# A real headless Chromium for the admin and the docs (tests/browser.py).
+from tests.browser import browser, browser_session, live_site  # noqa: E402, F401
