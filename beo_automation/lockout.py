@@ -29,6 +29,26 @@ logger = structlog.get_logger(__name__)
 LOCKED_OUT = "Too many failed login attempts"
 
 
+# django-axes' records hold at most 255 characters of username (and PostgreSQL no NUL): a
+# longer or NUL-holding name tried at a login would make recording the failure a 500. No
+# account's name is longer than the user model's (150), so nothing that names one is lost.
+USERNAME_KEPT = 150
+
+
+def lockout_username(request: Any, credentials: dict[str, Any] | None = None) -> str | None:
+    """AXES_USERNAME_CALLABLE: django-axes' own choice (the credentials, else the POSTed form
+    field), cut to USERNAME_KEPT characters and without NUL."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        value = credentials.get(field)
+    else:
+        post = getattr(request, "POST", None)
+        value = post.get(field) if post is not None else None
+    if value is None:
+        return None
+    return str(value).replace("\x00", "")[:USERNAME_KEPT]
+
+
 def lockout_seconds() -> int:
     """How long a lockout lasts (and what `Retry-After` says): AXES_COOLOFF_TIME."""
     return int(settings.AXES_COOLOFF_TIME.total_seconds())

@@ -592,6 +592,7 @@ if not AXES_LOCKOUT_PARAMETERS or not all(
 # own guess believes any client-supplied header, which would dodge the per-IP lockout).
 AXES_CLIENT_IP_CALLABLE = "beo_automation.ratelimit.client_ip"
 AXES_LOCKOUT_CALLABLE = "beo_automation.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "beo_automation.lockout.lockout_username"
 # A successful login clears that client's failures; each failure is kept (AccessFailureLog).
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True

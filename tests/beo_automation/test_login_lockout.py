@@ -180,3 +180,32 @@ def test_nonsense_lockout_settings_are_refused(env):
     result = python("import django; django.setup()", ENV_FILE="/dev/null", **env)
     assert result.returncode != 0
     assert "AXES_" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "username_json",
+    ['"' + "x" * 300 + '"', '"' + "é" * 100_000 + '"', '"a\\u0000b"', '"\\ud800"', "12", "null"],
+    ids=["300-chars", "100k-chars", "nul", "lone-surrogate", "number", "null"],
+)
+def test_a_hostile_username_at_the_token_endpoint_is_an_answer_not_a_500(username_json):
+    body = '{"username": ' + username_json + ', "password": "guess"}'
+    response = APIClient().post(TOKEN_URL, body, content_type="application/json")
+    assert response.status_code in {400, 401}, response.content
+    error = response.json()["error"]
+    assert error["code"] == response.status_code
+    assert error["message"] in {"Invalid username or password", "Validation failed"}
+
+
+@pytest.mark.parametrize(
+    "username", ["x" * 300, "é" * 100_000, "a\x00b"], ids=["300", "100k", "nul"]
+)
+def test_a_hostile_username_at_the_admin_login_is_the_form_again(client, username):
+    response = admin_login(client, username, "guess")
+    assert response.status_code == 200
+    assert b"login-form" in response.content
+
+
+def test_a_long_username_is_recorded_cut_to_the_longest_real_one():
+    api_login("x" * 300, "guess")
+    [failure] = AccessFailureLog.objects.all()
+    assert failure.username == "x" * 150
