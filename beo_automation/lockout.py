@@ -38,7 +38,7 @@ USERNAME_KEPT = 150
 def lockout_username(request: Any, credentials: dict[str, Any] | None = None) -> str | None:
     """AXES_USERNAME_CALLABLE: django-axes' own choice (the credentials, else the POSTed form
     field), cut to USERNAME_KEPT characters and without NUL."""
-    field = settings.AXES_USERNAME_FORM_FIELD
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")  # axes sets it
     if credentials:
         value = credentials.get(field)
     else:
