@@ -180,3 +180,24 @@ def test_a_float_user_id_does_not_name_the_user_it_rounds_to(user):
         bearer_get(signed(with_claims(AccessToken.for_user(user), user_id=user.pk + 0.2))),
         "Invalid token",
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ('{"refresh": 123}', 401, "Invalid token"),
+        ('{"refresh": "not.a.jwt"}', 401, "Invalid token"),
+        ('{"refresh": "\\u00e9\\u00e9.\\u00e9.\\u00e9"}', 401, "Invalid token"),
+        ('{"refresh": ""}', 400, "Validation failed"),
+        ('{"refresh": null}', 400, "Validation failed"),
+        ('{"refresh": ["a.b.c"]}', 400, "Validation failed"),
+        ('{"refresh": {"token": "a.b.c"}}', 400, "Validation failed"),
+        ("[]", 400, "Validation failed"),
+    ],
+    ids=["number", "garbage", "non-ascii", "empty", "null", "list", "object", "list-body"],
+)
+def test_every_refresh_failure_is_a_listed_401_or_a_validation_error(body, status, message):
+    response = APIClient().post(REFRESH_URL, body, content_type="application/json")
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == (status, message)
