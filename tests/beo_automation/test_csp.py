@@ -100,3 +100,10 @@ def test_violations_go_to_the_report_uri_when_one_is_set():
     assert report_uri == "https://csp.example.com/report"
     [unset] = settings_in_child("s.CONTENT_SECURITY_POLICY['DIRECTIVES']['report-uri']")
     assert unset is None
+
+
+def test_an_answer_from_the_body_size_middleware_gets_the_strict_policy(auth_client, settings):
+    settings.API_MAX_BODY_BYTES = 10
+    response = auth_client.post("/api/events/", {"type": "x" * 100}, format="json")
+    assert response.status_code == 413
+    assert policy(response) == STRICT
