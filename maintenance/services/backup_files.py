@@ -176,9 +176,15 @@ def read_checksum_text(text: str) -> str | None:
 def checksum_status(path: Path) -> str:
     """`ok`, `mismatch`, `missing` (no .sha256 beside it) or `unreadable`."""
     sidecar = path.with_name(checksum_name(path.name))
-    if not sidecar.exists():
+    if not sidecar.exists() and not sidecar.is_symlink():
         return "missing"
-    expected = read_checksum_text(sidecar.read_text())
+    try:
+        # A checksum line is ~100 bytes: a huge, binary or directory sidecar is unreadable.
+        with sidecar.open("rb") as handle:
+            text = handle.read(4096).decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        return "unreadable"
+    expected = read_checksum_text(text)
     if expected is None:
         return "unreadable"
     return "ok" if sha256_of(path) == expected else "mismatch"
