@@ -405,6 +405,9 @@ EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
 # Seconds a webhook delivery may wait to connect, and then between bytes of the answer; slower
 # fails the attempt (the event is retried with backoff).
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Webhook target policy (docs/operations.md): subscriptions may only reach public addresses,
+# checked when saved and on each connection; true allows loopback/private/link-local targets.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 # Celery's Django fix-up closes every database connection before and after each task, and in a
 # prefork child it closes Django's whole connection pool too: a new PostgreSQL connection per
 # task. With this many (effectively never) it keeps its hands off; worker processes return their
