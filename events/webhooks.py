@@ -88,7 +88,7 @@ class CheckedTargetAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {  # type: ignore[assignment]
+        self.poolmanager.pool_classes_by_scheme = {
             "http": _CheckedHTTPPool,
             "https": _CheckedHTTPSPool,
         }
