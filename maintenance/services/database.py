@@ -71,10 +71,28 @@ def ensure_reachable() -> None:
 def unreachable_message(exc: BaseException) -> str:
     where = describe_database()
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if is_postgres() and "couldn't get a connection" in first_line:
+        # The pool only says it timed out; one direct attempt says why (no such database,
+        # refused, authentication failed). libpq's messages never carry the password.
+        first_line = _direct_failure() or first_line
     return (
         f"Cannot connect to the database {where}: {first_line}. Check DATABASE_URL and that "
         "the database server is running and accepts connections from this host."
     )
+
+
+def _direct_failure() -> str | None:
+    params = psycopg_params()
+    params["connect_timeout"] = 3
+    try:
+        psycopg.connect(**params).close()
+    except psycopg.Error as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # "connection failed: connection to server at …, port … failed: FATAL: database … does
+        # not exist": the last part is the reason.
+        reason = lines[0].rsplit("failed: ", 1)[-1] if lines else type(exc).__name__
+        return reason.removeprefix("FATAL:").strip()
+    return None
 
 
 def describe_database() -> str:
@@ -176,6 +194,11 @@ def django_table_names() -> list[str]:
 
 def resolve_tables(requested: Sequence[str]) -> list[str]:
     """Check operator-given table names against the database; unknown names are an error."""
+    if any(not name.strip() or "\x00" in name for name in requested):
+        raise MaintenanceError(
+            "A table name is empty or contains a NUL character: name existing tables "
+            "(`manage.py table_sizes` lists them)."
+        )
     known = table_names()
     unknown = [name for name in requested if name not in known]
     if unknown:

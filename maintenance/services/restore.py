@@ -38,6 +38,7 @@ from django.db import connection
 from maintenance.errors import MaintenanceError
 from maintenance.services import backup_files as files
 from maintenance.services.database import (
+    MAX_IDENTIFIER,
     VISIBLE_TABLES,
     client_program,
     database_create,
@@ -95,6 +96,8 @@ def locate_backup(file: str | None, *, latest: bool = False) -> Iterator[Located
             path, name = None, remote[0].name
     elif file:
         candidate = Path(file).expanduser()
+        for place in (candidate, directory / file):
+            _refuse_odd_file(place, file)
         if candidate.is_file():
             path, name = candidate, candidate.name
         elif (directory / file).is_file():
@@ -120,6 +123,19 @@ def locate_backup(file: str | None, *, latest: bool = False) -> Iterator[Located
         yield LocatedBackup(
             path=downloaded, downloaded=True, checksum_verified=_checked(downloaded)
         )
+
+
+def _refuse_odd_file(place: Path, file: str) -> None:
+    """A backup is a regular file of its own: not a directory, a device, a FIFO (which would
+    be read forever) or a symbolic link (which could point psql at any file)."""
+    if place.is_symlink():
+        raise MaintenanceError(
+            f"{place} is a symbolic link: restore reads backup files only, not links. Pass the "
+            "file it points to if you trust it."
+        )
+    if place.exists() and not place.is_file():
+        kind = "a directory" if place.is_dir() else "not a regular file"
+        raise MaintenanceError(f"{place} is {kind}, not a backup file (`list_backups` lists them)")
 
 
 def _checked(path: Path) -> bool:
@@ -436,6 +452,7 @@ def database_restore(
 
     Callers must have confirmed with the operator: this replaces the database's contents.
     """
+    restore_arguments_check(file=file, target_database=target_database)
     arguments = {"file": file, "database": target_database, "create": create}
     with maintenance_run(operation="restore_db", arguments=arguments, context=context) as run:
         started = time.perf_counter()
@@ -490,6 +507,33 @@ def database_restore(
                 + ". Investigate before using the data."
             )
         return result
+
+
+def restore_arguments_check(*, file: str, target_database: str | None) -> None:
+    """Refuse an unusable FILE or --database before anything (a confirmation prompt included)."""
+    if not file or not file.strip():
+        raise MaintenanceError(
+            "Name the backup file to restore: a path, a name in BACKUP_DIR or an off-site name "
+            "(`list_backups` lists them)."
+        )
+    if "\x00" in file:
+        raise MaintenanceError("FILE contains a NUL character (\\x00): nothing was done.")
+    if target_database is None:
+        return
+    name = target_database
+    # An empty --database (an unset shell variable) must not mean "the configured database".
+    if not name.strip():
+        raise MaintenanceError(
+            "--database is empty: name the database to restore into, or leave the option out "
+            "to restore into the configured one. Nothing was restored."
+        )
+    if "\x00" in name:
+        raise MaintenanceError("--database contains a NUL character (\\x00): nothing was done.")
+    if len(name.encode()) > MAX_IDENTIFIER:
+        raise MaintenanceError(
+            f"--database is {len(name.encode())} bytes long; PostgreSQL names are at most "
+            f"{MAX_IDENTIFIER} (a longer one would be cut short). Nothing was restored."
+        )
 
 
 def _sqlite_restore(path: Path) -> dict[str, int]:

@@ -6,10 +6,13 @@ import getpass
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from beo_automation.command_arguments import bounded_seconds
+from beo_automation.operator_commands import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Measure the key metrics (response time, error rate, database connections, memory, "
         "CPU, disk, event queue, infrastructure), raise alerts over their thresholds and "
@@ -20,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
         parser.add_argument(
             "--cpu-sample",
-            type=float,
+            type=bounded_seconds(0, 60, low_inclusive=False),
             default=None,
             metavar="SECONDS",
             help="Sample CPU use over this many seconds (default ALERT_CPU_SAMPLE_SECONDS).",

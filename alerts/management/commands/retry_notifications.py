@@ -6,10 +6,13 @@ import dataclasses
 import getpass
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from beo_automation.command_arguments import bounded_seconds
+from beo_automation.operator_commands import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Queue again every notification whose next attempt is overdue (its Celery message was "
         "lost) and return deliveries whose worker died mid-attempt to pending."
@@ -18,7 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--grace",
-            type=float,
+            type=bounded_seconds(0, 7 * 86400),
             default=60.0,
             metavar="SECONDS",
             help="Only notifications overdue by at least this long (default 60).",

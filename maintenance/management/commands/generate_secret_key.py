@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from beo_automation.command_arguments import bounded_int
 from beo_automation.secret_key import MIN_LENGTH
 
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--bytes",
-            type=int,
+            type=bounded_int(1, 1024),
             default=48,
             help="Random bytes before encoding (default 48 → 64 characters).",
         )
