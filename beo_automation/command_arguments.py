@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import Any
+
+from django.core.management.base import CommandError
 
 
 def no_nul(value: str, *, what: str = "the value") -> str:
@@ -63,3 +66,14 @@ def text(*, max_length: int, allow_empty: bool = True) -> Callable[[str], str]:
         return value
 
     return convert
+
+
+def checked(convert: Callable[[str], Any], value: Any, *, option: str) -> Any:
+    """Apply `convert` to a value that did not come through argparse (call_command's keyword
+    options skip the `type=` converter): the same rule, the same message."""
+    if value is None:
+        return None
+    try:
+        return convert(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"{option} {exc}") from None

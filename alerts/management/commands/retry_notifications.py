@@ -8,8 +8,10 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from beo_automation.command_arguments import bounded_seconds
+from beo_automation.command_arguments import bounded_seconds, checked
 from beo_automation.operator_commands import OperatorCommand
+
+GRACE = bounded_seconds(0, 7 * 86400)
 
 
 class Command(OperatorCommand):
@@ -21,7 +23,7 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--grace",
-            type=bounded_seconds(0, 7 * 86400),
+            type=GRACE,
             default=60.0,
             metavar="SECONDS",
             help="Only notifications overdue by at least this long (default 60).",
@@ -35,7 +37,9 @@ class Command(OperatorCommand):
             job="retry_notifications",
             trigger="command",
             triggered_by=f"manage.py retry_notifications ({getpass.getuser()})",
-            work=lambda: notifications_sweep(grace_seconds=options["grace"]),
+            work=lambda: notifications_sweep(
+                grace_seconds=checked(GRACE, options["grace"], option="--grace")
+            ),
             summarize=dataclasses.asdict,
         )
         return f"Re-queued {outcome.requeued} notifications, reclaimed {outcome.reclaimed}"

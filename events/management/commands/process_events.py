@@ -9,11 +9,13 @@ import structlog
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from beo_automation.command_arguments import bounded_seconds
+from beo_automation.command_arguments import bounded_seconds, checked
 from beo_automation.operator_commands import OperatorCommand, database_failure_message
 from events.pipeline import BatchOutcome, events_process_available
 
 logger = structlog.get_logger("events.commands")
+
+TIME_BUDGET = bounded_seconds(0, 7 * 86400, low_inclusive=False)
 
 
 class Command(OperatorCommand):
@@ -26,13 +28,13 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--time-budget",
-            type=bounded_seconds(0, 7 * 86400, low_inclusive=False),
+            type=TIME_BUDGET,
             default=300.0,
             help="Stop claiming new batches after this many seconds (default 300).",
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        budget = options["time_budget"]
+        budget = checked(TIME_BUDGET, options["time_budget"], option="--time-budget")
         seen = 0
 
         def progress(batch: BatchOutcome) -> None:
