@@ -417,6 +417,9 @@ EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
 # Seconds a webhook delivery may wait to connect, and then between bytes of the answer; slower
 # fails the attempt (the event is retried with backoff).
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Webhook target policy (docs/operations.md): subscriptions may only reach public addresses,
+# checked when saved and on each connection; true allows loopback/private/link-local targets.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 # Celery's Django fix-up closes every database connection before and after each task, and in a
 # prefork child it closes Django's whole connection pool too: a new PostgreSQL connection per
 # task. With this many (effectively never) it keeps its hands off; worker processes return their
@@ -498,6 +501,13 @@ if not 1 <= BACKUP_COMPRESSION_LEVEL <= 9:
     raise ImproperlyConfigured(
         f"BACKUP_COMPRESSION_LEVEL={BACKUP_COMPRESSION_LEVEL} must be between 1 and 9"
     )
+# --- Maintenance: restore safety (docs/operations.md) ---
+# restore_db and verify_backup run psql as this role. It must not be a superuser, have
+# CREATEROLE, or be a member of pg_execute_server_program / pg_read_server_files /
+# pg_write_server_files: a dump is SQL, and such a role's SQL runs programs or touches files on
+# the database host (COPY ... TO PROGRAM). Restores refuse an unsafe role. Empty: DATABASE_URL's.
+RESTORE_DATABASE_USER = env.str("RESTORE_DATABASE_USER", default="")
+RESTORE_DATABASE_PASSWORD = env.str("RESTORE_DATABASE_PASSWORD", default="")
 # Off-site copies go to STORAGES["backups"] (django-storages): an S3 bucket (credentials from
 # the standard AWS_* variables or the instance role, read by boto3), or a directory on another
 # disk or mount. Neither set: local backups only.

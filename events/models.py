@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from events.webhook_targets import webhook_target_problem
+
 
 class Priority(models.IntegerChoices):
     """Stored as a number so the claim query can ORDER BY priority DESC on an index."""
@@ -229,6 +231,12 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type_pattern} → {self.target_url})"
+
+    def clean(self) -> None:
+        super().clean()
+        problem = webhook_target_problem(self.target_url) if self.target_url else None
+        if problem:
+            raise ValidationError({"target_url": f"Refused: {problem}."})
 
 
 class WebhookDelivery(models.Model):

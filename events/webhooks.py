@@ -10,10 +10,17 @@ the `standardwebhooks` library.
 Each attempt is recorded as a `WebhookDelivery` (status code, duration, error). A non-2xx
 answer, a timeout or a connection error fails the attempt; the event is then retried with
 backoff, and a subscription that already got a 2xx for this event is not called again.
+
+Targets: only public addresses, checked on the connected socket (events.webhook_targets);
+environment proxies are not used, so the peer checked is the receiver itself. What the
+receiver answered stays with staff (the delivery's error, in the admin): the event's
+last_error, which its API consumer reads, gets the status code and a short reason only.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import http
 import json
 import threading
 import time
@@ -24,10 +31,14 @@ from typing import Any
 import requests
 import structlog
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from events.handlers import type_matches
 from events.models import Event, Subscription, WebhookDelivery
+from events.webhook_targets import InternalTargetError, connected_peer_check
 
 logger = structlog.get_logger("events.webhooks")
 
@@ -42,15 +53,76 @@ class WebhookDeliveryError(Exception):
     """Some deliveries of this attempt failed; the event is retried."""
 
 
+class _CheckedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        try:
+            connected_peer_check(self.sock)
+        except InternalTargetError:
+            self.close()
+            raise
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    # The peer is checked once TLS is up: the receiver may have seen a ClientHello, never a
+    # request.
+    def connect(self) -> None:
+        super().connect()
+        try:
+            connected_peer_check(self.sock)
+        except InternalTargetError:
+            self.close()
+            raise
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class CheckedTargetAdapter(HTTPAdapter):
+    """requests' adapter whose new connections refuse an internal peer (DNS rebinding)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _CheckedHTTPPool,
+            "https": _CheckedHTTPSPool,
+        }
+
+
 def _session() -> requests.Session:
     # One keep-alive session per thread: consecutive deliveries to one receiver reuse the
     # connection instead of a new TCP (and TLS) handshake each.
     session: requests.Session | None = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
+        # No HTTP(S)_PROXY from the environment: through a proxy the connected peer would be
+        # the proxy, and the target check would check nothing.
+        session.trust_env = False
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, CheckedTargetAdapter())
         session.headers["User-Agent"] = USER_AGENT
         _local.session = session
     return session
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    delivery: WebhookDelivery
+    # For the event's API consumer: a status code and a short reason, never the receiver's
+    # body or our connection internals.
+    reason: str
+
+
+def _status_reason(status_code: int) -> str:
+    try:
+        return f"HTTP {status_code} {http.HTTPStatus(status_code).phrase}"
+    except ValueError:
+        return f"HTTP {status_code}"
 
 
 def subscriptions_active() -> list[Subscription]:
@@ -88,13 +160,13 @@ def webhook_body(event: Event) -> str:
     )
 
 
-def webhook_deliver(*, event: Event, subscription: Subscription) -> WebhookDelivery:
+def webhook_deliver(*, event: Event, subscription: Subscription) -> Attempt:
     """POST one event to one subscription, once; the attempt is recorded and returned."""
     body = webhook_body(event)
     message_id = webhook_message_id(event_id=event.pk, subscription_id=subscription.pk)
     timeout = settings.WEBHOOK_TIMEOUT
     status_code: int | None = None
-    error = ""
+    error = reason = ""
     started = time.perf_counter()
     try:
         sent_at = datetime.now(tz=UTC)
@@ -118,15 +190,20 @@ def webhook_deliver(*, event: Event, subscription: Subscription) -> WebhookDeliv
                 snippet = response.raw.read(ERROR_BODY_CHARS, decode_content=True) or b""
                 text = snippet.decode("utf-8", "replace").strip()
                 error = f"HTTP {status_code}" + (f": {text}" if text else "")
+                reason = _status_reason(status_code)
             else:
                 # Read (a bounded amount of) the answer so the connection can be reused.
                 response.raw.read(64 * 1024, decode_content=True)
+    except InternalTargetError as exc:
+        error, reason = str(exc), "refused: the target is an internal address"
     except requests.Timeout:
-        error = f"Timed out after {timeout:g}s"
+        error = reason = f"Timed out after {timeout:g}s"
+    except requests.exceptions.SSLError as exc:
+        error, reason = f"SSLError: {exc}", "TLS handshake failed"
     except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error, reason = f"{type(exc).__name__}: {exc}", "connection failed"
     except Exception as exc:  # noqa: BLE001 - e.g. an unusable secret: recorded, retried
-        error = f"{type(exc).__name__}: {exc}"
+        error, reason = f"{type(exc).__name__}: {exc}", "delivery error"
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     # The answer is the receiver's text: PostgreSQL text cannot hold NUL characters.
     error = error.replace("\x00", "")
@@ -148,14 +225,15 @@ def webhook_deliver(*, event: Event, subscription: Subscription) -> WebhookDeliv
         duration_ms=duration_ms,
         error=error or None,
     )
-    return delivery
+    return Attempt(delivery=delivery, reason=reason)
 
 
 def webhooks_deliver(*, event: Event, subscriptions: Sequence[Subscription]) -> dict[str, Any]:
     """Deliver to each subscription that has not had a successful delivery of this event yet.
 
     Returns {subscription name: {status_code, attempt, webhook_id}}; raises
-    WebhookDeliveryError naming every failed subscription when any failed.
+    WebhookDeliveryError naming every failed subscription and its short reason when any failed
+    (the message becomes the event's last_error, which its API consumer reads).
     """
     delivered: dict[str, Any] = {}
     earlier: dict[int, dict[str, Any]] = {
@@ -168,9 +246,10 @@ def webhooks_deliver(*, event: Event, subscriptions: Sequence[Subscription]) -> 
     for subscription in subscriptions:
         done = earlier.get(subscription.pk)
         if done is None:
-            delivery = webhook_deliver(event=event, subscription=subscription)
+            attempt = webhook_deliver(event=event, subscription=subscription)
+            delivery = attempt.delivery
             if not delivery.succeeded:
-                failures.append(f"{subscription.name}: {delivery.error}")
+                failures.append(f"{subscription.name}: {attempt.reason}")
                 continue
             done = {
                 "status_code": delivery.status_code,

@@ -28,3 +28,7 @@ class PrerequisiteMissingError(MaintenanceError):
 
 class DatabaseUnavailableError(MaintenanceError):
     """The database could not be reached."""
+
+
+class UnsafeRestoreRoleError(MaintenanceError):
+    """The role a restore would run as could execute programs or touch files on the server."""

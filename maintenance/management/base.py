@@ -9,10 +9,10 @@ from typing import Any
 
 import structlog
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError
 
+from beo_automation.operator_commands import database_failure_message
 from maintenance.errors import MaintenanceError
-from maintenance.services.database import unreachable_message
 from maintenance.services.runs import RunContext, command_context
 
 logger = structlog.get_logger("maintenance")
@@ -26,11 +26,8 @@ class MaintenanceCommand(BaseCommand):
             raise
         except MaintenanceError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
-        except (OperationalError, InterfaceError) as exc:
-            raise CommandError(unreachable_message(exc)) from exc
         except DatabaseError as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CommandError(f"The database refused the operation: {first}") from exc
+            raise CommandError(database_failure_message(exc)) from exc
         except KeyboardInterrupt as exc:
             raise CommandError("Interrupted.", returncode=130) from exc
         except Exception as exc:

@@ -37,7 +37,7 @@ from events.cache import events_changed
 from events.models import Event, EventArchive, Status
 from maintenance.errors import MaintenanceError
 from maintenance.services.database import is_postgres
-from maintenance.services.runs import RunContext, RunRecorder, maintenance_run
+from maintenance.services.runs import MAX_DAYS, RunContext, RunRecorder, maintenance_run
 
 # A batch whose lock wait timed out is tried again this many times, waiting 0.5 s, 1 s, 2 s, …
 LOCK_RETRIES = 5
@@ -124,8 +124,8 @@ def events_archive(
     context: RunContext,
 ) -> ArchiveResult:
     """Move completed events created more than `days` days ago into the archive, in batches."""
-    if days < 0:
-        raise MaintenanceError(f"--days must be 0 or more (got {days})")
+    if not 0 <= days <= MAX_DAYS:
+        raise MaintenanceError(f"--days must be between 0 and {MAX_DAYS:,} (got {days})")
     if not 1 <= batch_size <= 100_000:
         raise MaintenanceError(
             f"--batch-size must be between 1 and 100000 (got {batch_size}); larger batches hold "

@@ -109,7 +109,10 @@ def database_backup(
     context: RunContext,
 ) -> BackupResult:
     """Back up the database and media, keep BACKUP_RETENTION_DAYS, copy off-site."""
-    arguments = {"output_dir": str(output_dir) if output_dir else None, "upload": upload}
+    arguments = {
+        "output_dir": str(output_dir) if output_dir is not None else None,
+        "upload": upload,
+    }
     with maintenance_run(operation="backup_db", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         directory = files.backup_directory(output_dir)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,8 +86,20 @@ def is_database_backup(name: str) -> bool:
 
 
 def backup_directory(path: str | os.PathLike[str] | None = None) -> Path:
-    """The directory to write to, created owner-only; an unusable one is an operator error."""
-    directory = Path(path) if path is not None else Path(settings.BACKUP_DIR)
+    """The directory to write to, created owner-only; an unusable one is an operator error.
+
+    An --output-dir must be named (an empty one would mean the current directory) and must not
+    be the checkout or lie inside it: retention deletes old backups where backups are written.
+    Writability is proven by creating a file, not guessed from permission bits (root passes
+    those on read-only filesystems such as /sys).
+    """
+    if path is not None and not str(path).strip():
+        raise MaintenanceError(
+            "--output-dir is empty: name a directory (or leave the option out for BACKUP_DIR)"
+        )
+    directory = Path(path).expanduser() if path is not None else Path(settings.BACKUP_DIR)
+    if path is not None:
+        _outside_checkout(directory)
     if directory.exists() and not directory.is_dir():
         raise MaintenanceError(f"{directory} is not a directory: choose another --output-dir")
     try:
@@ -96,12 +109,28 @@ def backup_directory(path: str | os.PathLike[str] | None = None) -> Path:
             f"Cannot create the backup directory {directory}: {exc.strerror}. Create it (owned "
             "by the user running the app) or set BACKUP_DIR / --output-dir to a writable one."
         ) from exc
-    if not os.access(directory, os.W_OK | os.X_OK):
+    try:
+        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-")  # noqa: SIM115
+        probe.close()
+    except OSError as exc:
         raise MaintenanceError(
-            f"Cannot write to the backup directory {directory} (permission denied). Fix its "
-            "permissions or set BACKUP_DIR / --output-dir to a writable directory."
-        )
+            f"Cannot write to the backup directory {directory} ({exc.strerror or exc}). Fix "
+            "its permissions or set BACKUP_DIR / --output-dir to a writable directory."
+        ) from exc
     return directory
+
+
+def _outside_checkout(directory: Path) -> None:
+    checkout = Path(settings.BASE_DIR).resolve()
+    resolved = directory.resolve()
+    if resolved == Path(settings.BACKUP_DIR).resolve():
+        return  # the configured directory, wherever the operator put it
+    if resolved == checkout or checkout in resolved.parents or resolved in checkout.parents:
+        raise MaintenanceError(
+            f"--output-dir {directory} is {'inside ' if resolved != checkout else ''}the "
+            f"application's directory ({checkout}) or contains it; backups and their retention "
+            "belong in a directory of their own: choose another --output-dir"
+        )
 
 
 class HashingWriter:
@@ -176,9 +205,15 @@ def read_checksum_text(text: str) -> str | None:
 def checksum_status(path: Path) -> str:
     """`ok`, `mismatch`, `missing` (no .sha256 beside it) or `unreadable`."""
     sidecar = path.with_name(checksum_name(path.name))
-    if not sidecar.exists():
+    if not sidecar.exists() and not sidecar.is_symlink():
         return "missing"
-    expected = read_checksum_text(sidecar.read_text())
+    try:
+        # A checksum line is ~100 bytes: a huge, binary or directory sidecar is unreadable.
+        with sidecar.open("rb") as handle:
+            text = handle.read(4096).decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        return "unreadable"
+    expected = read_checksum_text(text)
     if expected is None:
         return "unreadable"
     return "ok" if sha256_of(path) == expected else "mismatch"

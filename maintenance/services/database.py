@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.db.utils import OperationalError
 from psycopg import sql
@@ -23,6 +24,7 @@ from maintenance.errors import (
     MaintenanceError,
     PostgresRequiredError,
     PrerequisiteMissingError,
+    UnsafeRestoreRoleError,
 )
 
 # PostgreSQL truncates identifiers longer than this; scratch names must fit.
@@ -69,10 +71,28 @@ def ensure_reachable() -> None:
 def unreachable_message(exc: BaseException) -> str:
     where = describe_database()
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if is_postgres() and "couldn't get a connection" in first_line:
+        # The pool only says it timed out; one direct attempt says why (no such database,
+        # refused, authentication failed). libpq's messages never carry the password.
+        first_line = _direct_failure() or first_line
     return (
         f"Cannot connect to the database {where}: {first_line}. Check DATABASE_URL and that "
         "the database server is running and accepts connections from this host."
     )
+
+
+def _direct_failure() -> str | None:
+    params = psycopg_params()
+    params["connect_timeout"] = 3
+    try:
+        psycopg.connect(**params).close()
+    except psycopg.Error as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # "connection failed: connection to server at …, port … failed: FATAL: database … does
+        # not exist": the last part is the reason.
+        reason = lines[0].rsplit("failed: ", 1)[-1] if lines else type(exc).__name__
+        return reason.removeprefix("FATAL:").strip()
+    return None
 
 
 def describe_database() -> str:
@@ -174,6 +194,11 @@ def django_table_names() -> list[str]:
 
 def resolve_tables(requested: Sequence[str]) -> list[str]:
     """Check operator-given table names against the database; unknown names are an error."""
+    if any(not name.strip() or "\x00" in name for name in requested):
+        raise MaintenanceError(
+            "A table name is empty or contains a NUL character: name existing tables "
+            "(`manage.py table_sizes` lists them)."
+        )
     known = table_names()
     unknown = [name for name in requested if name not in known]
     if unknown:
@@ -210,10 +235,14 @@ def scratch_database_name(purpose: str) -> str:
     return database_name()[: MAX_IDENTIFIER - len(suffix)] + suffix
 
 
-def database_create(name: str) -> None:
-    """CREATE DATABASE from template0 (empty: nothing from template1 collides with a dump)."""
+def database_create(name: str, *, owner: str | None = None) -> None:
+    """CREATE DATABASE from template0 (empty: nothing from template1 collides with a dump),
+    owned by `owner` when given (the restore role, which then owns what it restores)."""
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    if owner:
+        statement = statement + sql.SQL(" OWNER {}").format(sql.Identifier(owner))
     with direct_connection(application_name="beo-automation maintenance") as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        conn.execute(statement)
 
 
 def database_drop(name: str) -> None:
@@ -230,3 +259,75 @@ def database_exists(name: str) -> bool:
     with direct_connection() as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         return row is not None
+
+
+# --- The restore role ------------------------------------------------------------------------
+
+# Server-side programs and files: what a dump's SQL must never reach (COPY ... PROGRAM,
+# COPY ... FROM/TO a server file, pg_read_file).
+SERVER_ACCESS_ROLES = ("pg_execute_server_program", "pg_read_server_files", "pg_write_server_files")
+
+# Every role the session user could act as (itself, and roles it may SET ROLE to): a superuser
+# or CREATEROLE among them (on PostgreSQL 15 CREATEROLE may grant itself the roles above) makes
+# it unsafe, as does membership in SERVER_ACCESS_ROLES.
+RESTORE_ROLE_PRIVILEGES = """
+SELECT current_user,
+       coalesce(array_agg(r.rolname ORDER BY r.rolname) FILTER (WHERE r.rolsuper), '{}'),
+       coalesce(array_agg(r.rolname ORDER BY r.rolname) FILTER (WHERE r.rolcreaterole), '{}'),
+       coalesce(array_agg(r.rolname ORDER BY r.rolname)
+                FILTER (WHERE r.rolname = ANY(%(server_roles)s)), '{}')
+FROM pg_roles r
+WHERE pg_has_role(current_user, r.oid, 'MEMBER')
+"""
+
+
+def restore_credentials() -> tuple[str, str]:
+    """(user, password) psql restores as: RESTORE_DATABASE_USER, or DATABASE_URL's user."""
+    s = connection.settings_dict
+    user = settings.RESTORE_DATABASE_USER or str(s.get("USER") or "")
+    if settings.RESTORE_DATABASE_USER:
+        password = settings.RESTORE_DATABASE_PASSWORD
+    else:
+        password = settings.RESTORE_DATABASE_PASSWORD or str(s.get("PASSWORD") or "")
+    return user, password
+
+
+def restore_role_check(*, dbname: str) -> str:
+    """Connect to `dbname` as the restore role and refuse it when its SQL could run programs or
+    reach files on the database host; returns the role's name."""
+    user, password = restore_credentials()
+    params = psycopg_params(dbname=dbname)
+    if user:
+        params["user"] = user
+    params["password"] = password or None
+    try:
+        conn = psycopg.connect(**params, autocommit=True)
+    except psycopg.OperationalError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DatabaseUnavailableError(
+            f"Cannot connect to {dbname!r} as the restore role {user or '(default)'!r}: {first}. "
+            "Check RESTORE_DATABASE_USER / RESTORE_DATABASE_PASSWORD (docs/operations.md)."
+        ) from exc
+    try:
+        row = conn.execute(
+            RESTORE_ROLE_PRIVILEGES, {"server_roles": list(SERVER_ACCESS_ROLES)}
+        ).fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    role, superusers, createroles, server_roles = row
+    reasons = []
+    if superusers:
+        reasons.append(f"superuser ({', '.join(superusers)})")
+    if createroles:
+        reasons.append(f"CREATEROLE ({', '.join(createroles)})")
+    if server_roles:
+        reasons.append(f"member of {', '.join(server_roles)}")
+    if reasons:
+        raise UnsafeRestoreRoleError(
+            f"Refusing to restore as role {role!r}: it is {'; '.join(reasons)}, so SQL in a backup "
+            "file could run programs or read and write files on the database host. Set "
+            "RESTORE_DATABASE_USER (and RESTORE_DATABASE_PASSWORD) to a role without these "
+            "privileges that owns the database (docs/operations.md). Nothing was restored."
+        )
+    return str(role)

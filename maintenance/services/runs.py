@@ -27,6 +27,9 @@ from maintenance.models import MaintenanceRun, Outcome, Trigger
 from maintenance.services.database import ensure_reachable
 from maintenance.services.locks import operation_lock
 
+# Longest look-back an operator can ask for (a century): older cutoffs overflow dates.
+MAX_DAYS = 36_500
+
 logger = structlog.get_logger("maintenance")
 
 INTERRUPTED = (
@@ -99,6 +102,7 @@ def maintenance_run(
     *, operation: str, arguments: Mapping[str, Any], context: RunContext
 ) -> Iterator[RunRecorder]:
     """Run one operation under its lock and record it (see the module docstring)."""
+    arguments_check(arguments)
     ensure_reachable()
     with operation_lock(operation) as held:
         if not held:
@@ -197,11 +201,23 @@ def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str) -> None:
     )
 
 
+def arguments_check(arguments: Mapping[str, Any]) -> None:
+    """Refuse operator input that no record can hold: text with a NUL character (PostgreSQL's
+    text and JSON cannot store one; the OS refuses it in paths)."""
+    for name, value in arguments.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise MaintenanceError(
+                f"The {name} argument contains a NUL character (\\x00): nothing was done."
+            )
+
+
 def maintenance_runs_prune(*, older_than_days: int, context: RunContext) -> int:
     """Delete finished run records older than `older_than_days`; returns how many."""
-    if older_than_days < 1:
+    if not 1 <= older_than_days <= MAX_DAYS:
         raise MaintenanceError(
-            f"--days must be at least 1 (got {older_than_days}): run records are the audit trail"
+            f"--days must be between 1 and {MAX_DAYS:,} (got {older_than_days}): run records are "
+            "the audit trail"
         )
     with maintenance_run(
         operation="prune_runs", arguments={"days": older_than_days}, context=context

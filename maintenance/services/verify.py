@@ -4,7 +4,9 @@ The backup is restored into a scratch database named after the current one plus 
 suffix (so parallel runs never collide and the real database is never touched), its per-table
 row counts are compared with those recorded at backup time (the manifest), and the scratch
 database is dropped whatever happens. The outcome is recorded as a maintenance run, which
-list_backups shows as the backup's last verification.
+list_backups shows as the backup's last verification. The scratch database belongs to the
+restore role, and psql restores into it exactly as restore_db does (restricted, never as a
+superuser): verifying an untrusted file runs none of its code either.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from maintenance.services.database import (
     database_create,
     database_drop,
     is_postgres,
+    restore_credentials,
     scratch_database_name,
 )
 from maintenance.services.restore import (
@@ -77,7 +80,7 @@ def backup_verify(
             restore_started = time.perf_counter()
             if is_postgres():
                 scratch = scratch_database_name("verify")
-                database_create(scratch)
+                database_create(scratch, owner=restore_credentials()[0] or None)
                 try:
                     run.progress(f"Restoring into scratch database {scratch}")
                     psql_restore(located.path, dbname=scratch, progress=run.progress)

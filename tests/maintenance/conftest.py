@@ -49,3 +49,33 @@ def scratch_database() -> Iterator[str]:
     name = scratch_database_name("restore")
     yield name
     database_drop(name)
+
+
+@pytest.fixture(scope="session")
+def restore_role_name(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
+    """A login role of this run as production provisions one for restores: no superuser, no
+    CREATEROLE, no server-program or server-file roles (docs/operations.md)."""
+    from psycopg import sql
+
+    from tests.maintenance.helpers import pg
+    from tests.plugin import RUN_ID
+
+    name = f"beo_restore_{RUN_ID}"
+    with django_db_blocker.unblock(), pg("postgres") as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB").format(
+                sql.Identifier(name)
+            )
+        )
+    yield name
+    with django_db_blocker.unblock(), pg("postgres") as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def restore_role(restore_role_name: str, settings: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """restore_db and verify_backup (here and in child processes) restore as that role."""
+    settings.RESTORE_DATABASE_USER = restore_role_name
+    settings.RESTORE_DATABASE_PASSWORD = ""
+    monkeypatch.setenv("RESTORE_DATABASE_USER", restore_role_name)
+    return restore_role_name

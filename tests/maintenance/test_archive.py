@@ -333,7 +333,7 @@ def test_an_event_already_in_the_archive_stops_the_batch_with_advice():
     ("args", "message"),
     [
         (["--batch-size", "0"], "--batch-size must be between 1 and 100000"),
-        (["--days", "-1"], "--days must be 0 or more"),
+        (["--days", "-1"], "--days must be between 0 and 36,500"),
     ],
 )
 def test_bad_options_are_refused_with_the_rule(args, message):

@@ -71,7 +71,7 @@ def test_the_scheduled_archive_uses_the_configured_age_and_batch_size(settings):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_scheduled_vacuum_reindex_verify_and_prune_record_their_runs(backup_dir):
+def test_scheduled_vacuum_reindex_verify_and_prune_record_their_runs(backup_dir, restore_role):
     tasks.backup_db()
     tasks.vacuum_db()
     tasks.reindex_db()

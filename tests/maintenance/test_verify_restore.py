@@ -25,7 +25,11 @@ from tests.maintenance.helpers import (
 )
 from tests.subprocess_env import PYTHON, ROOT, child_env, manage
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("restore_role"),
+]
 
 EVENT_ROWS = (
     "SELECT id, type, payload::text, priority, status, created_at, owner_id, attempts "

@@ -6,10 +6,10 @@ import dataclasses
 import getpass
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from beo_automation.operator_commands import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Escalate every active incident not acknowledged within its response time (critical "
         "15 min, high 1 h, medium 4 h, low 24 h) with a critical 'Incident response overdue' "

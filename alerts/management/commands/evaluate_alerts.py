@@ -6,10 +6,15 @@ import getpass
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from beo_automation.command_arguments import bounded_seconds, checked
+from beo_automation.operator_commands import OperatorCommand
+
+CPU_SAMPLE = bounded_seconds(0, 60, low_inclusive=False)
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Measure the key metrics (response time, error rate, database connections, memory, "
         "CPU, disk, event queue, infrastructure), raise alerts over their thresholds and "
@@ -20,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
         parser.add_argument(
             "--cpu-sample",
-            type=float,
+            type=CPU_SAMPLE,
             default=None,
             metavar="SECONDS",
             help="Sample CPU use over this many seconds (default ALERT_CPU_SAMPLE_SECONDS).",
@@ -35,7 +40,10 @@ class Command(BaseCommand):
             trigger="command",
             triggered_by=f"manage.py evaluate_alerts ({getpass.getuser()})",
             work=lambda: alerts_evaluate(
-                trigger="command", cpu_sample_seconds=options["cpu_sample"]
+                trigger="command",
+                cpu_sample_seconds=checked(
+                    CPU_SAMPLE, options["cpu_sample"], option="--cpu-sample"
+                ),
             ),
             summarize=EvaluationReport.record,
         )

@@ -6,10 +6,15 @@ import dataclasses
 import getpass
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from beo_automation.command_arguments import bounded_seconds, checked
+from beo_automation.operator_commands import OperatorCommand
+
+GRACE = bounded_seconds(0, 7 * 86400)
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Queue again every notification whose next attempt is overdue (its Celery message was "
         "lost) and return deliveries whose worker died mid-attempt to pending."
@@ -18,7 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--grace",
-            type=float,
+            type=GRACE,
             default=60.0,
             metavar="SECONDS",
             help="Only notifications overdue by at least this long (default 60).",
@@ -32,7 +37,9 @@ class Command(BaseCommand):
             job="retry_notifications",
             trigger="command",
             triggered_by=f"manage.py retry_notifications ({getpass.getuser()})",
-            work=lambda: notifications_sweep(grace_seconds=options["grace"]),
+            work=lambda: notifications_sweep(
+                grace_seconds=checked(GRACE, options["grace"], option="--grace")
+            ),
             summarize=dataclasses.asdict,
         )
         return f"Re-queued {outcome.requeued} notifications, reclaimed {outcome.reclaimed}"

@@ -6,17 +6,25 @@ import getpass
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+
+from beo_automation.command_arguments import text
+from beo_automation.operator_commands import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Send a test notification to every channel of ALERT_NOTIFY_URLS, one attempt each, "
         "and report per channel whether it was delivered. Exits 1 if any channel failed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--message", default="", help="Text of the test notification.")
+        parser.add_argument(
+            "--message",
+            type=text(max_length=2000),
+            default="",
+            help="Text of the test notification.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> str:
         from alerts.notifications import notifications_send_test

@@ -8,17 +8,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from beo_automation.command_arguments import text
+from beo_automation.operator_commands import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create a local superuser on first run and print its login (DEBUG only). "
         "Does nothing when any superuser exists."
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--username", type=text(max_length=150, allow_empty=False), default="admin"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:

@@ -6,14 +6,19 @@ import getpass
 from typing import Any
 
 import structlog
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+from django.db import DatabaseError
 
+from beo_automation.command_arguments import bounded_seconds, checked
+from beo_automation.operator_commands import OperatorCommand, database_failure_message
 from events.pipeline import BatchOutcome, events_process_available
 
 logger = structlog.get_logger("events.commands")
 
+TIME_BUDGET = bounded_seconds(0, 7 * 86400, low_inclusive=False)
 
-class Command(BaseCommand):
+
+class Command(OperatorCommand):
     help = (
         "Process claimable pending events now, in this process, the way a worker does (priority "
         "order, race-safe claims: safe while workers run). Stops when none are left or after "
@@ -23,15 +28,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--time-budget",
-            type=float,
+            type=TIME_BUDGET,
             default=300.0,
             help="Stop claiming new batches after this many seconds (default 300).",
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        budget = options["time_budget"]
-        if budget <= 0:
-            raise CommandError(f"--time-budget must be a positive number of seconds, not {budget}")
+        budget = checked(TIME_BUDGET, options["time_budget"], option="--time-budget")
         seen = 0
 
         def progress(batch: BatchOutcome) -> None:
@@ -46,6 +49,17 @@ class Command(BaseCommand):
         user = getpass.getuser()
         try:
             total = events_process_available(time_budget=budget, on_batch=progress)
+        except DatabaseError as exc:
+            # An operator error (no database, no tables), not a bug: one line, no traceback.
+            message = database_failure_message(exc)
+            logger.error(
+                "Operator command finished",
+                command="process_events",
+                user=user,
+                outcome="failed",
+                error=message,
+            )
+            raise CommandError(f"Processing stopped: {message}") from exc
         except Exception as exc:
             logger.exception(
                 "Operator command finished", command="process_events", user=user, outcome="failed"

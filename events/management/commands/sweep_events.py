@@ -6,14 +6,14 @@ import getpass
 from typing import Any
 
 import structlog
-from django.core.management.base import BaseCommand
 
+from beo_automation.operator_commands import OperatorCommand
 from events.pipeline import events_sweep
 
 logger = structlog.get_logger("events.commands")
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Recover events whose doorbell or worker was lost: ring again for pending events "
         "untouched for EVENT_REQUEUE_AFTER seconds, and return processing events without "

@@ -7,7 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from beo_automation.command_arguments import bounded_int, checked
 from beo_automation.secret_key import MIN_LENGTH
+
+BYTES = bounded_int(1, 1024)
 
 
 class Command(BaseCommand):
@@ -18,13 +21,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--bytes",
-            type=int,
+            type=BYTES,
             default=48,
             help="Random bytes before encoding (default 48 → 64 characters).",
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        key = secrets.token_urlsafe(options["bytes"])
+        size = checked(BYTES, options["bytes"], option="--bytes")
+        key = secrets.token_urlsafe(size)
         if len(key) < MIN_LENGTH:
             raise CommandError(
                 f"--bytes {options['bytes']} gives fewer than {MIN_LENGTH} characters"

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from maintenance.management.base import MaintenanceCommand
 from maintenance.services.database import database_name, is_postgres
-from maintenance.services.restore import database_restore
+from maintenance.services.restore import database_restore, restore_arguments_check
 
 
 class Command(MaintenanceCommand):
@@ -43,6 +43,7 @@ class Command(MaintenanceCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
+        restore_arguments_check(file=options["file"], target_database=options["target_database"])
         target = options["target_database"] or (
             database_name() if is_postgres() else "the SQLite database"
         )

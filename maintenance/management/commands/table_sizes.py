@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from beo_automation.command_arguments import bounded_int
 from maintenance.management.base import MaintenanceCommand
 from maintenance.services.sizes import human_bytes, table_sizes_report
 
@@ -13,7 +14,12 @@ class Command(MaintenanceCommand):
     help = "Table sizes (PostgreSQL): rows (estimate), total size, index size, dead tuples, bloat."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--limit", type=int, default=0, help="Show only the N largest.")
+        parser.add_argument(
+            "--limit",
+            type=bounded_int(0, 1_000_000),
+            default=0,
+            help="Show only the N largest (0: all).",
+        )
         parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args: Any, **options: Any) -> str | None:
