@@ -127,7 +127,7 @@ def test_request_bodies_are_documented(schema):
 
 
 @pytest.mark.parametrize(
-    "component, unknown_field_body, path",
+    ("component", "unknown_field_body", "path"),
     [
         ("EventInputRequest", {"type": "a", "payload": {}, "x": 1}, "/api/events/"),
         ("AlertResolveRequest", {"x": 1}, "/api/alerts/1/resolve/"),
