@@ -208,7 +208,7 @@ def schemathesis(
         interactions = recorder.get("interactions") or {}
         result.requests += len(interactions)
         result.cases += len(recorder.get("cases") or {})
-        if interactions:
+        if interactions and label != "Stateful tests":
             result.operations.add(label)
         for case_id, checks in (recorder.get("checks") or {}).items():
             for check in checks:
@@ -230,7 +230,7 @@ def _status(interaction: dict[str, Any] | None) -> str:
 def _text(body: Any, limit: int) -> str:
     if isinstance(body, dict) and "$base64" in body:
         body = base64.b64decode(body["$base64"]).decode("utf-8", "backslashreplace")
-    text = "" if body is None else str(body)
+    text = "" if body is None else " ".join(str(body).split())
     return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 
@@ -257,7 +257,7 @@ def _reproduce(interaction: dict[str, Any] | None, check: dict[str, Any]) -> str
 
 def summarize(results: list[RunResult]) -> int:
     print()
-    print("Fuzz summary (schemathesis, --checks all, all phases)")
+    print("Fuzz summary (schemathesis: every check, every phase)")
     failures = 0
     for r in results:
         print(
