@@ -238,6 +238,9 @@ def _reproduce(interaction: dict[str, Any] | None, check: dict[str, Any]) -> str
     """What failed, a curl line that sends the same request, and the start of the answer."""
     failure = (check.get("failure_info") or {}).get("failure") or {}
     title = f"{failure.get('code', '')} {failure.get('title', '')}".strip()
+    detail = " ".join(str(failure.get("message") or "").split())
+    if detail:
+        title += f": {_text(detail, 300)}"
     if not interaction:
         return title
     request = interaction["request"]
