@@ -628,10 +628,10 @@ def report(
         sequential += max(0, len(attempts) - 1)
     for fault in faults:
         affected = [
-            completed_at[e]
+            done
             for e in status
             if created[e] <= fault.started + FAULT_WINDOW
-            and (completed_at[e] is None or completed_at[e] > fault.started)
+            and ((done := completed_at[e]) is None or done > fault.started)
         ]
         if any(c is None for c in affected):
             fault.recovery = float("inf")

@@ -6,13 +6,14 @@
 (DATABASE_URL / REDIS_URL, or the local defaults), with a database, Redis key prefix and Celery
 queue of its own, created here and removed at the end whatever happens, it:
 
-1. migrates a fresh database and creates a user and a staff user;
+1. migrates a fresh database and creates two users and a staff user;
 2. starts the Procfile's web process (gunicorn, 2 sync workers, its own port,
    `--no-control-socket`, production settings with DEBUG off; rate limits off, or every
    request after the hundredth of a minute would be a 429 rather than a test);
-3. logs both users in through `POST /api/auth/token/` (real JWTs) and seeds one event, alert
-   and incident so that operations on an existing object are reached too;
-4. runs `schemathesis run` over the whole schema (`/api/schema/`) once per token, with every
+3. logs them in through `POST /api/auth/token/` (real JWTs) and seeds one event each, an
+   alert and an incident so that operations on an existing object are reached too;
+4. runs `schemathesis run` over the whole schema (`/api/schema/`) as the user and as staff
+   (a second user, `peer`, is the other side of the object-level authorization check), with every
    check (`--checks all`: no server error, response schema, status code, content type and
    response headers conformance, positive and negative data, authentication, use after free…)
    and every phase (examples, coverage, fuzzing, stateful over the links schemathesis infers
@@ -60,7 +61,9 @@ from bench.common import (  # noqa: E402
 
 CONFIG = ROOT / "bench" / "schemathesis.toml"
 PASSWORD = "fuzz-" + secrets.token_urlsafe(12)
-USERS = {"user": "fuzz-user", "staff": "fuzz-staff"}
+# The identities schemathesis knows (its Web Fuzzing Commons auth document); `user` and `peer`
+# must never see each other's events (the object-level authorization check).
+USERS = {"user": "fuzz-user", "peer": "fuzz-peer", "staff": "fuzz-staff"}
 
 
 @dataclass
@@ -152,9 +155,16 @@ def seed(base: str, tokens: dict[str, str], env: dict[str, str]) -> None:
     )
 
 
-def schemathesis(
-    *, base: str, role: str, token: str, args: argparse.Namespace, out_dir: Path
-) -> RunResult:
+def wfc_auth_document(tokens: dict[str, str], path: Path) -> Path:
+    entries = [
+        {"name": role, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+        for role, token in tokens.items()
+    ]
+    path.write_text(json.dumps({"auth": entries}))
+    return path
+
+
+def schemathesis(*, base: str, role: str, args: argparse.Namespace, out_dir: Path) -> RunResult:
     report = out_dir / f"{role}.ndjson"
     output = out_dir / f"{role}.txt"
     command = [
@@ -163,8 +173,8 @@ def schemathesis(
         str(CONFIG),
         "run",
         f"{base}/api/schema/?format=json",
-        "--header",
-        f"Authorization: Bearer {token}",
+        "--auth-wfc-user",
+        role,
         "--max-examples",
         str(args.max_examples),
         "--seed",
@@ -189,7 +199,7 @@ def schemathesis(
         proc = subprocess.run(
             command,
             cwd=out_dir,
-            env=child_env({}, SCHEMATHESIS_HOOKS=""),
+            env=child_env({}, SCHEMATHESIS_HOOKS="", BEO_FUZZ_WFC_AUTH=str(out_dir / "auth.json")),
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=args.timeout,
@@ -324,13 +334,15 @@ def main() -> int:
             "-c",
             "from django.contrib.auth import get_user_model; U = get_user_model(); "
             f"U.objects.create_user({USERS['user']!r}, password={PASSWORD!r}); "
+            f"U.objects.create_user({USERS['peer']!r}, password={PASSWORD!r}); "
             f"U.objects.create_user({USERS['staff']!r}, password={PASSWORD!r}, is_staff=True)",
         )
         with web(env, args.port, out_dir / "gunicorn.log") as base:
             tokens = {role: login(base, USERS[role]) for role in USERS}
             seed(base, tokens, env)
+            wfc_auth_document(tokens, out_dir / "auth.json")
             results = [
-                schemathesis(base=base, role=role, token=tokens[role], args=args, out_dir=out_dir)
+                schemathesis(base=base, role=role, args=args, out_dir=out_dir)
                 for role in args.roles.split(",")
             ]
     log(f"done in {time.monotonic() - started:.0f} s; outputs in {out_dir}")

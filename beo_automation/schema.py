@@ -97,13 +97,15 @@ class EnvelopeAutoSchema(AutoSchema):
     def _get_request_for_media_type(self, serializer: Any, direction: Any = "request") -> Any:
         schema, required = super()._get_request_for_media_type(serializer, direction)
         if isinstance(serializer, serializers.ListSerializer) and isinstance(schema, dict):
-            min_length = serializer.min_length
+            # DRF's ListSerializer has both; its stubs do not.
+            min_length = getattr(serializer, "min_length", None)
+            max_length = getattr(serializer, "max_length", None)
             if min_length is None and not serializer.allow_empty:
                 min_length = 1
             if min_length is not None:
                 schema["minItems"] = min_length
-            if serializer.max_length is not None:
-                schema["maxItems"] = serializer.max_length
+            if max_length is not None:
+                schema["maxItems"] = max_length
         return schema, required
 
     def _requires_authentication(self) -> bool:

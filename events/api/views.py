@@ -234,7 +234,11 @@ class EventBulkCreateView(APIView):
             "item invalid) none, with a 400 whose `details` are keyed by the failed items' "
             "indexes. The whole body is limited by API_MAX_BODY_BYTES."
         ),
-        request=EventInputSerializer(many=True, allow_empty=False, max_length=BULK_MAX_EVENTS),
+        request=EventInputSerializer(
+            many=True,
+            allow_empty=False,
+            max_length=BULK_MAX_EVENTS,  # type: ignore[call-arg]  # ListSerializer's
+        ),
         responses={
             201: EventBulkResultSerializer,
             **error_responses(
