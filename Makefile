@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Never let uv download a different interpreter: the machine's Python is the one we test on.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test lint format migrate worker beat web check-deploy clean
+.PHONY: help install run test fuzz chaos lint format migrate worker beat web check-deploy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -77,6 +77,16 @@ migrate: $(SYNCED)  ## Apply database migrations
 
 test: $(SYNCED)  ## Run the test suite (uses DATABASE_URL/REDIS_URL when set)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Proof (docs/chaos.md): both need PostgreSQL and Redis (redis-server on the PATH for chaos);
+# each makes and removes its own database, Redis data and processes.
+FUZZ_ARGS ?=
+CHAOS_ARGS ?=
+fuzz: $(SYNCED)  ## schemathesis over the whole API against a live gunicorn (user and staff)
+	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
+
+chaos: $(SYNCED)  ## The fault run: 20,000 events through kills and restarts (CHAOS_ARGS=--small: CI's)
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 # mypy's Django plugin and makemigrations load the settings: give them a throwaway,
 # file-less development configuration so lint never depends on a local .env.

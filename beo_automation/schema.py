@@ -6,6 +6,13 @@ forget it:
 - 401 on every endpoint that requires authentication;
 - 413 on every request with a body (API_MAX_BODY_BYTES);
 - 429 with `Retry-After` on every rate-limited path.
+
+It also states in the schema what the API enforces, so that clients (and schemathesis, which
+generates "valid" requests from it: bench/fuzz.py) need not learn it from 400s:
+- a request body whose serializer refuses unknown fields (`refuses_unknown_fields = True`)
+  is an object with `additionalProperties: false`;
+- an array body has the ListSerializer's `min_length`/`max_length` (`allow_empty=False` is
+  a minimum of one) as `minItems`/`maxItems`.
 """
 
 from __future__ import annotations
@@ -81,6 +88,26 @@ def error_responses(*codes: int | tuple[int, str]) -> dict[int, OpenApiResponse]
 
 
 class EnvelopeAutoSchema(AutoSchema):
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _get_request_for_media_type(self, serializer: Any, direction: Any = "request") -> Any:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if isinstance(serializer, serializers.ListSerializer) and isinstance(schema, dict):
+            # DRF's ListSerializer has both; its stubs do not.
+            min_length = getattr(serializer, "min_length", None)
+            max_length = getattr(serializer, "max_length", None)
+            if min_length is None and not serializer.allow_empty:
+                min_length = 1
+            if min_length is not None:
+                schema["minItems"] = min_length
+            if max_length is not None:
+                schema["maxItems"] = max_length
+        return schema, required
+
     def _requires_authentication(self) -> bool:
         permissions = getattr(self.view, "permission_classes", [])
         authenticators = getattr(self.view, "authentication_classes", [])

@@ -25,6 +25,9 @@ SEVERITIES = list(Severity.values)
 class StrictSerializer(serializers.Serializer):
     """Unknown fields are an error: a typo must not silently do something else."""
 
+    # Documented as `additionalProperties: false` (beo_automation.schema).
+    refuses_unknown_fields = True
+
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))

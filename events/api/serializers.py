@@ -37,6 +37,9 @@ class StrictFieldsMixin(serializers.Serializer):
     """Unknown fields are an error, not silently dropped: a typo such as `priorty` must not
     create an event with the default priority."""
 
+    # Documented as `additionalProperties: false` (beo_automation.schema).
+    refuses_unknown_fields = True
+
     def to_internal_value(self, data: Any) -> Any:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
         if not unknown:

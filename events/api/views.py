@@ -66,6 +66,7 @@ _idempotency_parameter = OpenApiParameter(
     IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
+    pattern=IDEMPOTENCY_KEY_PATTERN.pattern,
     description=(
         "Optional, 1-255 printable ASCII characters. Repeating a request with the same key "
         "(same user, within EVENT_IDEMPOTENCY_TTL, default 24 h) returns the original event "
@@ -233,7 +234,11 @@ class EventBulkCreateView(APIView):
             "item invalid) none, with a 400 whose `details` are keyed by the failed items' "
             "indexes. The whole body is limited by API_MAX_BODY_BYTES."
         ),
-        request=EventInputSerializer(many=True),
+        request=EventInputSerializer(
+            many=True,
+            allow_empty=False,
+            max_length=BULK_MAX_EVENTS,  # type: ignore[call-arg]  # ListSerializer's
+        ),
         responses={
             201: EventBulkResultSerializer,
             **error_responses(

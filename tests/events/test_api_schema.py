@@ -126,6 +126,65 @@ def test_request_bodies_are_documented(schema):
     }
 
 
+@pytest.mark.parametrize(
+    ("component", "unknown_field_body", "path"),
+    [
+        ("EventInputRequest", {"type": "a", "payload": {}, "x": 1}, "/api/events/"),
+        ("AlertResolveRequest", {"x": 1}, "/api/alerts/1/resolve/"),
+        ("IncidentCreateRequest", {"title": "t", "severity": "low", "x": 1}, "/api/incidents/"),
+        (
+            "IncidentTransitionRequest",
+            {"stage": "resolved", "x": 1},
+            "/api/incidents/1/transition/",
+        ),
+    ],
+)
+def test_bodies_that_refuse_unknown_fields_are_documented_as_closed(
+    schema, staff_client, component, unknown_field_body, path
+):
+    # What the schema says (a generated "valid" body never carries an extra key)...
+    assert schema["components"]["schemas"][component]["additionalProperties"] is False
+    # ...is what the API does.
+    response = staff_client.post(path, unknown_field_body, format="json")
+    assert response.status_code in {400, 404}
+    if response.status_code == 400:
+        assert response.json()["error"]["details"]["x"] == ["Unknown field."]
+
+
+def test_the_bulk_body_documents_its_size_limits(schema, auth_client):
+    body = schema["paths"]["/api/events/bulk/"]["post"]["requestBody"]["content"]
+    array = body["application/json"]["schema"]
+    assert (array["minItems"], array["maxItems"]) == (1, 1000)
+    item = {"type": "a", "payload": {}}
+    assert auth_client.post("/api/events/bulk/", [], format="json").status_code == 400
+    assert auth_client.post("/api/events/bulk/", [item] * 1001, format="json").status_code == 400
+    assert auth_client.post("/api/events/bulk/", [item] * 1000, format="json").status_code == 201
+
+
+def test_the_idempotency_key_documents_its_pattern(schema, auth_client):
+    (header,) = [
+        p
+        for p in schema["paths"]["/api/events/"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]
+    pattern = re.compile(header["schema"]["pattern"])
+    event = {"type": "a", "payload": {}}
+    for key, matches in [
+        ("k-1", True),
+        ("k" * 255, True),
+        ("", False),
+        ("k" * 256, False),
+        ("a b", False),
+        ("é", False),
+    ]:
+        assert bool(pattern.fullmatch(key)) is matches, key
+        if key.isascii():  # the test client cannot send a non-Latin-1 header
+            response = auth_client.post(
+                "/api/events/", event, format="json", HTTP_IDEMPOTENCY_KEY=key
+            )
+            assert (response.status_code == 201) is matches, (key, response.content)
+
+
 def test_the_documented_event_is_what_the_api_returns(user):
     # The representation is rendered by a plain function for speed; the serializer documents
     # it. Both must name the same fields.
