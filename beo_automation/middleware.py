@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 
 from beo_automation.errors import (
     ErrorDescription,
@@ -84,6 +85,17 @@ class ApiBodySizeLimitMiddleware:
                     ),
                 )
         return self.get_response(request)
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Django's, except that an unsafe request to an /api/ path without its trailing slash is
+    not redirected (a redirect drops the body, and with DEBUG on Django raises a RuntimeError
+    instead): it gets the 404 envelope like any unknown API path."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if is_api_request(request) and request.method not in {"GET", "HEAD"}:
+            return False
+        return bool(super().should_redirect_with_slash(request))
 
 
 class ApiExceptionMiddleware:

@@ -18,6 +18,8 @@ from alerts.models import (
     Severity,
     Stage,
 )
+from beo_automation.fields import StringField
+from beo_automation.pagination import cursor_field, page_size_field
 
 SEVERITIES = list(Severity.values)
 
@@ -87,10 +89,12 @@ class AlertListQuerySerializer(serializers.Serializer):
     severity = serializers.CharField(
         required=False, help_text="low, medium, high, critical; comma-separated for several."
     )
+    cursor = cursor_field()
+    page_size = page_size_field()
 
 
 class AlertResolveSerializer(StrictSerializer):
-    resolution = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    resolution = StringField(required=False, allow_blank=True, max_length=200)
 
 
 class IncidentSerializer(serializers.Serializer):
@@ -142,14 +146,17 @@ class IncidentDetailSerializer(IncidentSerializer):
 
 
 class IncidentCreateSerializer(StrictSerializer):
-    title = serializers.CharField(max_length=200)
+    title = StringField(max_length=200)
     severity = serializers.ChoiceField(choices=SEVERITIES)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    commander = serializers.CharField(
+    description = StringField(required=False, allow_blank=True, default="")
+    commander = StringField(
         required=False, help_text="Username of the incident commander (a staff user)."
     )
     alert_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=100
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=100,
     )
 
     def validate_commander(self, value: str) -> Any:
@@ -167,12 +174,14 @@ class IncidentListQuerySerializer(serializers.Serializer):
     active = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="true: not yet resolved."
     )
+    cursor = cursor_field()
+    page_size = page_size_field()
 
 
 class IncidentTransitionSerializer(StrictSerializer):
     stage = serializers.ChoiceField(choices=STAGE_ORDER)
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    postmortem = serializers.CharField(
+    note = StringField(required=False, allow_blank=True, default="", max_length=5000)
+    postmortem = StringField(
         required=False,
         allow_blank=True,
         help_text="The post-mortem text (with stage postmortem or closed).",
