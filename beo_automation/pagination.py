@@ -9,6 +9,8 @@ the validated page size and answers a tampered cursor as the events list does: 4
 
 from __future__ import annotations
 
+import base64
+
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
@@ -55,9 +57,14 @@ class NewestFirst(CursorPagination):
         self.page_size = page_size
 
     def decode_cursor(self, request: Request) -> Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
         try:
+            if encoded is not None:
+                # DRF's decoder skips what is not base64 (`!!!` would be the first page).
+                base64.b64decode(encoded.encode("ascii"), validate=True)
             cursor = super().decode_cursor(request)
-        except (NotFound, ValueError, TypeError):  # NotFound: DRF's "Invalid cursor"
+        # binascii.Error and UnicodeEncodeError are ValueErrors; NotFound: DRF's "Invalid cursor"
+        except (NotFound, ValueError, TypeError):
             raise invalid_cursor() from None
         if cursor is not None and cursor.position is not None:
             try:
