@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from alerts.api.urls import alert_urlpatterns, incident_urlpatterns
 from alerts.prometheus import metrics_view
 from beo_automation.auth import TokenObtainView, TokenRefreshView
 from beo_automation.errors import ErrorDescription, json_error_response
+from beo_automation.renderers import JSONRenderer
 from beo_automation.views import HealthView, LivenessView
 
 handler400 = "beo_automation.errors.handler400"
@@ -24,6 +29,27 @@ def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return json_error_response(request, ErrorDescription(404, "Not found"))
 
 
+class ErrorsAsJSON:
+    """For views whose renderers are not JSON (the schema's YAML, Swagger UI's HTML): their
+    error responses (a 405, a bad `?format=`) are the JSON envelope all the same."""
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class SchemaView(ErrorsAsJSON, SpectacularAPIView):
+    pass
+
+
+class DocsView(ErrorsAsJSON, SpectacularSwaggerView):
+    pass
+
+
 api_patterns: list[URLPattern | URLResolver] = [
     path("health/", HealthView.as_view(), name="health"),
     path("health/live/", LivenessView.as_view(), name="health-live"),
@@ -33,8 +59,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("alerts/", include((alert_urlpatterns, "alerts"), namespace="alerts")),
     path("incidents/", include((incident_urlpatterns, "incidents"), namespace="incidents")),
     # Public (SPECTACULAR_SETTINGS' SERVE_*) and not rate limited.
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
