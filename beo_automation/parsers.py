@@ -5,7 +5,7 @@ most JSON_MAX_DEPTH arrays/objects deep. A deeper document is refused like any m
 (a json.JSONDecodeError, which is a ValueError), instead of a RecursionError (a 500) from the
 parser or, a little shallower, from whatever walks the value next (the payload encoder, the
 renderer, a log line). The API's parser (settings.REST_FRAMEWORK), the admin's JSON form
-fields (BoundedJSONDecoder) and the events cursor all parse through it.
+fields (JSONFormField) and the events cursor all parse through it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
@@ -64,6 +65,28 @@ def json_parse(text: str | bytes, **kwargs: Any) -> Any:
     """A JSON document from a client; json.JSONDecodeError (a ValueError) when malformed or
     too deeply nested. `kwargs` go to json.loads (parse_constant, ...)."""
     return json.loads(text, cls=BoundedJSONDecoder, **kwargs)
+
+
+class JSONFormField(forms.JSONField):
+    """Django's forms.JSONField with json_parse's depth rule, for the admin's JSON inputs.
+
+    Redisplaying the form writes what was typed back as JSON text: a value holding a lone
+    surrogate (typed as a `\\ud800` escape) is written with ASCII escapes, as typed,
+    instead of a character the page's UTF-8 cannot encode (a 500).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["decoder"] = BoundedJSONDecoder
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        text = super().prepare_value(value)
+        if isinstance(text, str) and not isinstance(value, forms.fields.InvalidJSONInput):
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                return json.dumps(value, cls=self.encoder)  # ensure_ascii: escapes
+        return text
 
 
 def _refuse_constant(name: str) -> Any:

@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # ?status__exact=%00 on an admin page: Django's ?e=1 redirect or a 400, not a 500.
+    "beo_automation.middleware.AdminQueryNulMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
