@@ -35,6 +35,10 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# A user's name, or null when there is none (not acknowledged, no commander...).
+_NULLABLE_USERNAME = serializers.CharField(allow_null=True, help_text="Username, or null.")
+
+
 def _username(user: Any) -> str | None:
     return user.get_username() if user is not None else None
 
@@ -69,11 +73,11 @@ class AlertSerializer(serializers.Serializer):
     def get_silenced(self, alert: Any) -> bool:
         return alert.silenced_by_id is not None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(_NULLABLE_USERNAME)
     def get_acknowledged_by(self, alert: Any) -> str | None:
         return _username(alert.acknowledged_by)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(_NULLABLE_USERNAME)
     def get_resolved_by(self, alert: Any) -> str | None:
         return _username(alert.resolved_by)
 
@@ -110,7 +114,7 @@ class IncidentSerializer(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(_NULLABLE_USERNAME)
     def get_commander(self, incident: Incident) -> str | None:
         return _username(incident.commander)
 
