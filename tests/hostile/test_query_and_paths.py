@@ -225,3 +225,13 @@ def test_undecodable_query_strings_never_fail(auth_client, raw):
     assert response.status_code in {200, 400}, response.content
     if response.status_code == 400:
         error_of(response, 400)
+
+
+@pytest.mark.parametrize("alert_id", [2**63, 2**80, "1e400", 0, -1, True, None, "x"])
+def test_incident_alert_ids_outside_a_bigint_are_a_400(staff_client, unchanged, alert_id):
+    body = {"title": "t", "severity": "low", "alert_ids": [alert_id]}
+
+    response = staff_client.post("/api/incidents/", body, format="json")
+
+    assert list(error_of(response, 400)["details"]) == ["alert_ids"]
+    unchanged()
