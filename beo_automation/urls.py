@@ -29,25 +29,28 @@ def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return json_error_response(request, ErrorDescription(404, "Not found"))
 
 
-class ErrorsAsJSON:
-    """For views whose renderers are not JSON (the schema's YAML, Swagger UI's HTML): their
-    error responses (a 405, a bad `?format=`) are the JSON envelope all the same."""
+def _errors_as_json(request: Request, response: Response) -> None:
+    # Views whose renderers are not JSON (the schema's YAML, Swagger UI's HTML) answer their
+    # errors (a 405, a bad `?format=`) in the JSON envelope all the same.
+    if response.status_code >= 400:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
 
+
+class SchemaView(SpectacularAPIView):
     def finalize_response(
-        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        if isinstance(response, Response) and response.status_code >= 400:
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = "application/json"
-        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        _errors_as_json(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
-class SchemaView(ErrorsAsJSON, SpectacularAPIView):
-    pass
-
-
-class DocsView(ErrorsAsJSON, SpectacularSwaggerView):
-    pass
+class DocsView(SpectacularSwaggerView):
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        _errors_as_json(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 api_patterns: list[URLPattern | URLResolver] = [

@@ -64,7 +64,7 @@ def unchanged():
 def failed_event(user: Any) -> Event:
     from tests.factories import EventFactory
 
-    return EventFactory(owner=user, status=Status.FAILED, last_error="boom")
+    return EventFactory.create(owner=user, status=Status.FAILED, last_error="boom")
 
 
 @pytest.fixture
@@ -74,7 +74,9 @@ def alert() -> Alert:
 
 @pytest.fixture
 def incident() -> Incident:
-    return fire("Hostile incident", severity="critical", message="m").incident
+    incident = fire("Hostile incident", severity="critical", message="m").incident
+    assert incident is not None  # a critical alert opens one
+    return incident
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ def response_schema(schema: dict[str, Any], path: str, method: str, status: str)
 
 def test_every_null_in_alert_and_incident_responses_is_declared(staff_client, schema):
     incident = fire("Down", severity="critical", message="m").incident  # no commander, not acked
+    assert incident is not None
     alert = fire("Slow", severity="low", message="m")  # no incident, not acknowledged
 
     cases = [
