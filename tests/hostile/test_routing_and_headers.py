@@ -198,3 +198,11 @@ def test_hostile_schema_queries_never_fail(api_client, query):
 
     if response.status_code != 200:
         error_of(response, 404)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "a b", "[::1", "localhost\x00"])
+@pytest.mark.parametrize("path", ["/api/events/", "/api/health/", "/api/nope/"])
+def test_a_host_the_site_does_not_serve_is_a_400_envelope(auth_client, path, host):
+    response = auth_client.get(path, HTTP_HOST=host)
+
+    error_of(response, 400)
