@@ -80,7 +80,7 @@ def test_nesting_up_to_the_limit_is_accepted(auth_client):
     assert Event.objects.get().type == "beo.deep"
 
 
-@pytest.mark.parametrize("charset", ["bogus", "utf-7-nonsense", "latin-1\x7f"])
+@pytest.mark.parametrize("charset", ["bogus", "utf-7-nonsense", "no such codec"])
 def test_an_unknown_charset_is_ignored_and_the_body_read_as_utf8(auth_client, charset):
     # Django ignores a charset it does not know (HttpRequest.encoding stays UTF-8).
     response = auth_client.post(
