@@ -143,3 +143,25 @@ def test_a_single_create_body_that_is_not_an_object_is_a_400(auth_client, unchan
 
     error_of(response, 400)
     unchanged()
+
+
+@pytest.mark.parametrize(
+    "number", [str(2**80), str(-(2**80)), "1e308", "-0.0", "5e-324", "123456789.123456789e-300"]
+)
+def test_huge_and_tiny_payload_numbers_are_stored_and_returned(auth_client, number):
+    body = f'{{"type": "a", "payload": {{"x": {number}}}}}'
+
+    response = auth_client.post("/api/events/", data=body, content_type="application/json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["payload"]["x"] == json.loads(number)
+
+
+def test_a_number_too_long_for_python_to_read_is_malformed(auth_client, unchanged):
+    # Python refuses integers of over 4,300 digits (CVE-2020-10735): a ValueError, a 400.
+    body = f'{{"type": "a", "payload": {{"x": {"9" * 5000}}}}}'
+
+    response = auth_client.post("/api/events/", data=body, content_type="application/json")
+
+    assert error_of(response, 400)["message"] == "Malformed JSON request body"
+    unchanged()
