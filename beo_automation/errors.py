@@ -18,12 +18,14 @@ from typing import Any
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views import csrf, defaults
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from beo_automation.renderers import JSONRenderer
 
 logger = structlog.get_logger(__name__)
 
@@ -200,15 +202,16 @@ def describe_or_log(exc: BaseException, request: HttpRequest | None) -> ErrorDes
     return described
 
 
-def json_error_response(request: HttpRequest | None, described: ErrorDescription) -> JsonResponse:
-    response = JsonResponse(
-        envelope(
-            status=described.status,
-            message=described.message,
-            details=described.details,
-            request_id=request_id_of(request),
-        ),
+def json_error_response(request: HttpRequest | None, described: ErrorDescription) -> HttpResponse:
+    # The API's renderer, as DRF views use: whatever the details echo renders as valid JSON.
+    body = envelope(
         status=described.status,
+        message=described.message,
+        details=described.details,
+        request_id=request_id_of(request),
+    )
+    response = HttpResponse(
+        JSONRenderer().render(body), status=described.status, content_type="application/json"
     )
     for name, value in described.headers.items():
         response[name] = value
@@ -259,3 +262,11 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
     if is_api_request(request):
         return json_error_response(request, ErrorDescription(400, "Bad request"))
     return defaults.bad_request(request, exception or SuspiciousOperation())
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: under /api/ the envelope (API views use no cookies, so a CSRF check
+    there only meets paths no view serves); elsewhere Django's page."""
+    if is_api_request(request):
+        return json_error_response(request, ErrorDescription(403, "Forbidden"))
+    return csrf.csrf_failure(request, reason=reason)

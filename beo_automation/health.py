@@ -41,9 +41,15 @@ class Memory(HealthCheck):
             raise ServiceWarning(f"memory usage {memory.percent}% above {self.warn_percent}%")
 
 
+# Details only an operator sees (`manage.py health_check`), never the public /api/health/:
+# filesystem paths tell an attacker where the app is installed.
+INTERNAL_DETAILS = frozenset({"path"})
+
+
 @dataclasses.dataclass
 class DiskSpace(HealthCheck):
-    """Disk use of the directories the app writes to; reports the fullest one."""
+    """Disk use of the directories the app writes to; reports the fullest one (its path is
+    an internal detail)."""
 
     paths: list[str] = dataclasses.field(default_factory=list)
     warn_percent: float = 85.0
@@ -55,7 +61,10 @@ class DiskSpace(HealthCheck):
             try:
                 usage = shutil.disk_usage(path)
             except OSError as exc:
-                raise ServiceReturnedUnexpectedResult(f"cannot stat {path}") from exc
+                self.details = {"path": path}
+                raise ServiceReturnedUnexpectedResult(
+                    "cannot stat a directory of HEALTH_DISK_PATHS"
+                ) from exc
             percent = round(usage.used / usage.total * 100, 1) if usage.total else 0.0
             entry = {"path": path, "free_gb": round(usage.free / 2**30, 2), "percent": percent}
             if worst is None or percent > worst["percent"]:
@@ -106,7 +115,9 @@ def build_checks() -> dict[str, HealthCheck]:
     return checks
 
 
-def _outcome(name: str, check: HealthCheck, result: HealthCheckResult) -> CheckOutcome:
+def _outcome(
+    name: str, check: HealthCheck, result: HealthCheckResult, *, internals: bool
+) -> CheckOutcome:
     payload: dict[str, Any] = {}
     error = result.error
     if error is None:
@@ -118,7 +129,11 @@ def _outcome(name: str, check: HealthCheck, result: HealthCheckResult) -> CheckO
     payload["status"] = status
     if name in {"database", "cache", "broker"}:
         payload["latency_ms"] = round(result.time_taken * 1000, 2)
-    payload.update(getattr(check, "details", {}))
+    payload.update(
+        (key, value)
+        for key, value in getattr(check, "details", {}).items()
+        if internals or key not in INTERNAL_DETAILS
+    )
     if error is not None:
         payload["message"] = str(error)
     return CheckOutcome(name=name, status=status, payload=payload)
@@ -128,7 +143,7 @@ async def _run_all(checks: dict[str, HealthCheck], executor: ThreadPoolExecutor)
     return await asyncio.gather(*(check.get_result(executor) for check in checks.values()))
 
 
-def run_checks() -> list[CheckOutcome]:
+def run_checks(*, internals: bool = False) -> list[CheckOutcome]:
     checks = build_checks()
     executor = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health")
     try:
@@ -137,14 +152,18 @@ def run_checks() -> list[CheckOutcome]:
         # Never wait for a check that timed out: the probe must answer.
         executor.shutdown(wait=False, cancel_futures=True)
     return [
-        _outcome(name, check, result)
+        _outcome(name, check, result, internals=internals)
         for (name, check), result in zip(checks.items(), results, strict=True)
     ]
 
 
-def health_report() -> dict[str, Any]:
-    """{"status": "ok"|"error", "timestamp": ISO-8601, "checks": {...}} as in the guide."""
-    outcomes = run_checks()
+def health_report(*, internals: bool = False) -> dict[str, Any]:
+    """{"status": "ok"|"error", "timestamp": ISO-8601, "checks": {...}} as in the guide.
+
+    `internals` adds what only an operator may see (INTERNAL_DETAILS); the public endpoint
+    never asks for them.
+    """
+    outcomes = run_checks(internals=internals)
     healthy = all(o.status == "ok" for o in outcomes)
     return {
         "status": "ok" if healthy else "error",

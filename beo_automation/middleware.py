@@ -10,7 +10,9 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
+from django.urls import Resolver404, resolve, reverse
 
 from beo_automation.errors import (
     ErrorDescription,
@@ -84,6 +86,51 @@ class ApiBodySizeLimitMiddleware:
                     ),
                 )
         return self.get_response(request)
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Django's, except that an unsafe request to an /api/ path without its trailing slash is
+    not redirected (a redirect drops the body, and with DEBUG on Django raises a RuntimeError
+    instead): it gets the 404 envelope like any unknown API path."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if is_api_request(request) and request.method not in {"GET", "HEAD"}:
+            return False
+        return bool(super().should_redirect_with_slash(request))
+
+
+ADMIN_ERROR_FLAG = "e"  # django.contrib.admin.views.main.ERROR_FLAG
+
+
+class AdminQueryNulMiddleware:
+    """A NUL character in an admin query string (a changelist filter or search, `?q=%00`)
+    reaches PostgreSQL, which refuses NUL in text: the page would be a 500. A changelist
+    answers it as Django's admin answers any bad lookup, with a redirect to `?e=1` (the
+    unfiltered list); any other admin page with a 400."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.prefix: str | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.prefix is None:
+            self.prefix = reverse("admin:index")
+        if request.path.startswith(self.prefix) and _has_nul(request):
+            try:
+                url_name = resolve(request.path_info).url_name or ""
+            except Resolver404:
+                url_name = ""
+            if url_name.endswith("_changelist"):
+                return HttpResponseRedirect(f"{request.path}?{ADMIN_ERROR_FLAG}=1")
+            return HttpResponseBadRequest("NUL characters are not allowed in the query string.")
+        return self.get_response(request)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    return any(
+        "\x00" in key or any("\x00" in value for value in values)
+        for key, values in request.GET.lists()
+    )
 
 
 class ApiExceptionMiddleware:

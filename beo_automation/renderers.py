@@ -8,6 +8,11 @@ integers beyond 64 bits, non-string keys), and text holding U+2028/U+2029, which
 so the output stays a JavaScript subset. The one difference left: a non-finite float, which
 DRF's strict mode refuses with an error, is written as null (the API stores none: jsonb
 cannot hold one).
+
+Text that UTF-8 cannot encode — a lone surrogate, which a request can smuggle in with a
+`"\\ud800"` escape and an error message then echoes — would make both encoders fail (a 500):
+such text is written with U+FFFD in place of each unpaired surrogate, so every response is
+valid UTF-8 JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +25,25 @@ from rest_framework import renderers
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _LINE_SEPARATORS = ("\u2028".encode(), "\u2029".encode())
+
+
+def text_repaired(value: str) -> str:
+    """`value` with each unpaired surrogate replaced by U+FFFD (paired ones joined)."""
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def unicode_repaired(data: Any) -> Any:
+    """A JSON-able value with every string (keys included) through text_repaired."""
+    if isinstance(data, str):
+        return text_repaired(data)
+    if isinstance(data, Mapping):
+        return {
+            text_repaired(k) if isinstance(k, str) else k: unicode_repaired(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [unicode_repaired(v) for v in data]
+    return data
 
 
 def _not_ours(value: Any) -> Any:
@@ -43,4 +67,7 @@ class JSONRenderer(renderers.JSONRenderer):
                 else:
                     if not any(mark in rendered for mark in _LINE_SEPARATORS):
                         return rendered
-        return super().render(data, accepted_media_type, renderer_context)
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            return super().render(unicode_repaired(data), accepted_media_type, renderer_context)

@@ -83,10 +83,13 @@ MIDDLEWARE = [
     "beo_automation.middleware.ApiBodySizeLimitMiddleware",
     "beo_automation.middleware.ApiExceptionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, minus the trailing-slash redirect of unsafe /api/ requests (a 404 envelope).
+    "beo_automation.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # ?status__exact=%00 on an admin page: Django's ?e=1 redirect or a 400, not a 500.
+    "beo_automation.middleware.AdminQueryNulMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a locked-out admin login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -318,7 +321,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's JSONRenderer output, written by orjson where the two agree (beo_automation.renderers).
     "DEFAULT_RENDERER_CLASSES": ["beo_automation.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with a nesting limit (beo_automation.parsers): too deep is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": ["beo_automation.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "beo_automation.errors.api_exception_handler",
     # Adds the error envelope responses every endpoint can give (401, 413, 429).
     "DEFAULT_SCHEMA_CLASS": "beo_automation.schema.EnvelopeAutoSchema",
@@ -361,6 +365,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- API: hostile input (docs/api-errors.md) ---------------------------------------------------
+# A failed CSRF check under /api/ answers the JSON envelope, not Django's HTML page.
+CSRF_FAILURE_VIEW = "beo_automation.errors.csrf_failure"
 
 # --- API: rate limits, client addresses, list cache -----------------------------------------
 

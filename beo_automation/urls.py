@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from alerts.api.urls import alert_urlpatterns, incident_urlpatterns
 from alerts.prometheus import metrics_view
 from beo_automation.auth import TokenObtainView, TokenRefreshView
 from beo_automation.errors import ErrorDescription, json_error_response
+from beo_automation.renderers import JSONRenderer
 from beo_automation.views import HealthView, LivenessView
 
 handler400 = "beo_automation.errors.handler400"
@@ -17,9 +23,34 @@ handler404 = "beo_automation.errors.handler404"
 handler500 = "beo_automation.errors.handler500"
 
 
+@csrf_exempt  # it changes nothing: any method gets the 404 envelope, not a CSRF page
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Unknown /api/ paths get the envelope even with DEBUG on."""
     return json_error_response(request, ErrorDescription(404, "Not found"))
+
+
+def _errors_as_json(request: Request, response: Response) -> None:
+    # Views whose renderers are not JSON (the schema's YAML, Swagger UI's HTML) answer their
+    # errors (a 405, a bad `?format=`) in the JSON envelope all the same.
+    if response.status_code >= 400:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
+
+
+class SchemaView(SpectacularAPIView):
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        _errors_as_json(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        _errors_as_json(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 api_patterns: list[URLPattern | URLResolver] = [
@@ -31,10 +62,10 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("alerts/", include((alert_urlpatterns, "alerts"), namespace="alerts")),
     path("incidents/", include((incident_urlpatterns, "incidents"), namespace="incidents")),
     # Public (SPECTACULAR_SETTINGS' SERVE_*) and not rate limited.
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's init script as a file, not inline: CSP needs no
     # 'unsafe-inline' for scripts (beo_automation.content_security).
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [

@@ -40,6 +40,7 @@ from beo_automation.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
+from beo_automation.parsers import JSONFormField
 from events.models import Event, EventArchive, Status, Subscription, WebhookDelivery
 from events.services import (
     EventInput,
@@ -223,13 +224,14 @@ class EventCreateForm(forms.ModelForm):
     """Staff create an event like an API client does: same validation, same service."""
 
     item: EventInput
+    # The API's JSON rule (nesting limit), not Django's unbounded parser.
+    payload = JSONFormField(help_text='A JSON object, e.g. {"beo": "BEO-1042", "guests": 120}.')
 
     class Meta:
         model = Event
         fields = ("type", "priority", "payload")
         help_texts = {
             "type": "1-100 characters: letters, digits and . _ : - (e.g. beo.created).",
-            "payload": 'A JSON object, e.g. {"beo": "BEO-1042", "guests": 120}.',
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

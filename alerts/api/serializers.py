@@ -18,6 +18,8 @@ from alerts.models import (
     Severity,
     Stage,
 )
+from beo_automation.fields import StringField
+from beo_automation.pagination import cursor_field, page_size_field
 
 SEVERITIES = list(Severity.values)
 
@@ -34,6 +36,10 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+# A user's name, or null when there is none (not acknowledged, no commander...).
+_NULLABLE_USERNAME = serializers.CharField(allow_null=True, help_text="Username, or null.")
 
 
 def _username(user: Any) -> str | None:
@@ -70,11 +76,11 @@ class AlertSerializer(serializers.Serializer):
     def get_silenced(self, alert: Any) -> bool:
         return alert.silenced_by_id is not None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(_NULLABLE_USERNAME)
     def get_acknowledged_by(self, alert: Any) -> str | None:
         return _username(alert.acknowledged_by)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(_NULLABLE_USERNAME)
     def get_resolved_by(self, alert: Any) -> str | None:
         return _username(alert.resolved_by)
 
@@ -90,10 +96,12 @@ class AlertListQuerySerializer(serializers.Serializer):
     severity = serializers.CharField(
         required=False, help_text="low, medium, high, critical; comma-separated for several."
     )
+    cursor = cursor_field()
+    page_size = page_size_field()
 
 
 class AlertResolveSerializer(StrictSerializer):
-    resolution = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    resolution = StringField(required=False, allow_blank=True, max_length=200)
 
 
 class IncidentSerializer(serializers.Serializer):
@@ -109,7 +117,7 @@ class IncidentSerializer(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(_NULLABLE_USERNAME)
     def get_commander(self, incident: Incident) -> str | None:
         return _username(incident.commander)
 
@@ -145,14 +153,17 @@ class IncidentDetailSerializer(IncidentSerializer):
 
 
 class IncidentCreateSerializer(StrictSerializer):
-    title = serializers.CharField(max_length=200)
+    title = StringField(max_length=200)
     severity = serializers.ChoiceField(choices=SEVERITIES)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    commander = serializers.CharField(
+    description = StringField(required=False, allow_blank=True, default="")
+    commander = StringField(
         required=False, help_text="Username of the incident commander (a staff user)."
     )
     alert_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=100
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=100,
     )
 
     def validate_commander(self, value: str) -> Any:
@@ -170,12 +181,14 @@ class IncidentListQuerySerializer(serializers.Serializer):
     active = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="true: not yet resolved."
     )
+    cursor = cursor_field()
+    page_size = page_size_field()
 
 
 class IncidentTransitionSerializer(StrictSerializer):
     stage = serializers.ChoiceField(choices=STAGE_ORDER)
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    postmortem = serializers.CharField(
+    note = StringField(required=False, allow_blank=True, default="", max_length=5000)
+    postmortem = StringField(
         required=False,
         allow_blank=True,
         help_text="The post-mortem text (with stage postmortem or closed).",

@@ -6,7 +6,6 @@ from typing import Any, cast
 
 from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +26,7 @@ from alerts.api.serializers import (
 from alerts.incidents import incident_acknowledge, incident_create, incident_transition
 from alerts.selectors import alert_get, alert_list, incident_get, incident_list
 from alerts.services import alert_acknowledge, alert_resolve
+from beo_automation.pagination import NewestFirst
 from beo_automation.schema import error_responses
 
 STAFF_ERRORS = (403, "Forbidden: staff only.")
@@ -35,13 +35,6 @@ STAFF_ERRORS = (403, "Forbidden: staff only.")
 def _staff(request: Request) -> User:
     # IsAdminUser let the request in: the user is an authenticated staff member.
     return cast("User", request.user)
-
-
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class StaffAPIView(APIView):
@@ -60,8 +53,10 @@ class AlertListView(StaffAPIView):
     def get(self, request: Request) -> Response:
         query = AlertListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        alerts = alert_list(**query.validated_data)
-        paginator = NewestFirst()
+        filters = dict(query.validated_data)
+        paginator = NewestFirst(page_size=filters.pop("page_size"))
+        filters.pop("cursor", None)  # NewestFirst reads it
+        alerts = alert_list(**filters)
         page = paginator.paginate_queryset(alerts, request, view=self)
         return paginator.get_paginated_response(AlertSerializer(page, many=True).data)
 
@@ -107,7 +102,8 @@ class AlertResolveView(StaffAPIView):
         tags=["alerts"],
     )
     def post(self, request: Request, pk: int) -> Response:
-        body = AlertResolveSerializer(data=request.data or {})
+        # An empty body is {} (DRF's parse of no content); null, 0 or false is not an object.
+        body = AlertResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         alert = alert_resolve(
             alert_id=pk, user=_staff(request), resolution=body.validated_data.get("resolution", "")
@@ -126,8 +122,10 @@ class IncidentListCreateView(StaffAPIView):
     def get(self, request: Request) -> Response:
         query = IncidentListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        incidents = incident_list(**query.validated_data)
-        paginator = NewestFirst()
+        filters = dict(query.validated_data)
+        paginator = NewestFirst(page_size=filters.pop("page_size"))
+        filters.pop("cursor", None)  # NewestFirst reads it
+        incidents = incident_list(**filters)
         page = paginator.paginate_queryset(incidents, request, view=self)
         return paginator.get_paginated_response(IncidentSerializer(page, many=True).data)
 

@@ -15,18 +15,17 @@ import base64
 import binascii
 import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
-from beo_automation.errors import ValidationError
+from beo_automation.pagination import invalid_cursor
+from beo_automation.parsers import json_parse
 from events.selectors import KeysetPosition
 
 OLDER = "o"  # `next`: events older than the position
 NEWER = "n"  # `previous`: events newer than the position
-
-INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link of a previous response."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,16 +42,33 @@ def cursor_encode(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+# An event id is a PostgreSQL bigint.
+_MAX_ID = 2**63 - 1
+
+
 def cursor_decode(token: str) -> Cursor:
-    """A cursor from a link; ValidationError (400, `details.cursor`) for anything else."""
+    """A cursor from a link; ValidationError (400, `details.cursor`) for anything else.
+
+    Only what cursor_encode writes is accepted: a direction, an ISO 8601 time with a UTC offset
+    (read as UTC) and an id in bigint range. Anything else — `Infinity`, `1e400`, an offset of
+    `+05:30:15.123456` at the end of time, nesting — would otherwise fail later, in Python or in
+    the database, as a 500.
+    """
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        direction, created_at, event_id = json.loads(raw)
-        position = KeysetPosition(datetime.fromisoformat(created_at), int(event_id))
-    except (binascii.Error, ValueError, TypeError):
-        raise ValidationError(details={"cursor": [INVALID_CURSOR]}) from None
-    if direction not in {OLDER, NEWER} or position.created_at.tzinfo is None:
-        raise ValidationError(details={"cursor": [INVALID_CURSOR]})
+        direction, created_at, event_id = json_parse(raw)
+        if (
+            direction not in (OLDER, NEWER)
+            or type(created_at) is not str
+            or type(event_id) is not int
+        ):
+            raise TypeError
+        at = datetime.fromisoformat(created_at)
+        if at.tzinfo is None or not 0 <= event_id <= _MAX_ID:
+            raise ValueError
+        position = KeysetPosition(at.astimezone(UTC), event_id)
+    except (binascii.Error, ValueError, TypeError, OverflowError):
+        raise invalid_cursor() from None
     return Cursor(direction, position)
 
 

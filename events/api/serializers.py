@@ -23,6 +23,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from beo_automation.errors import PayloadTooLargeError, ValidationError
+from beo_automation.fields import StringField
+from beo_automation.pagination import cursor_field, page_size_field
 from events.models import Event, Priority, Status
 from events.selectors import EVENT_API_FIELDS, EventRow
 from events.services import TYPE_PATTERN, TYPE_RULE, EventInput, event_input_validate
@@ -72,7 +74,7 @@ class JSONObjectField(serializers.Field):
 class EventInputSerializer(StrictFieldsMixin):
     """An event to submit. Fields not listed here are refused."""
 
-    type = serializers.CharField(
+    type = StringField(
         max_length=100,
         trim_whitespace=False,
         validators=[RegexValidator(TYPE_PATTERN, message=f"Must be {TYPE_RULE}.")],
@@ -264,9 +266,5 @@ class EventListQuerySerializer(StrictFieldsMixin):
     created_before = serializers.DateTimeField(
         required=False, help_text="Events created before this time (ISO 8601)."
     )
-    cursor = serializers.CharField(
-        required=False, help_text="Opaque position from a `next` or `previous` link."
-    )
-    page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=500, default=50, help_text="Events per page."
-    )
+    cursor = cursor_field()
+    page_size = page_size_field()

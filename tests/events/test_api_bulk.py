@@ -185,7 +185,8 @@ def test_the_fast_path_agrees_with_the_serializer(item):
     assert fast is None or fast == expected
 
 
-def test_a_coerced_value_gives_what_the_serializer_gives(auth_client):
+def test_a_value_the_serializer_used_to_coerce_is_refused(auth_client):
+    # `"type": 123` was stored as "123"; a type must be a JSON string (issue 10).
     response = post(auth_client, [{"type": 123, "payload": {}}])
-    assert response.status_code == 201
-    assert response.json()["results"][0]["type"] == "123"
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"0": {"type": ["Must be a string."]}}

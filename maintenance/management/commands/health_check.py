@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the JSON report.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = health_report()
+        report = health_report(internals=True)  # an operator: paths included
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:

@@ -1,0 +1,76 @@
+"""What every list endpoint takes: a cursor from a previous page and a page size, one rule.
+
+List query serializers declare `cursor = cursor_field()` and `page_size = page_size_field()`,
+so an out-of-range or non-numeric page size is a 400 (`details.page_size`) on every list, and
+the schema documents both. Lists served by DRF's CursorPagination use NewestFirst, which takes
+the validated page size and answers a tampered cursor as the events list does: 400 with
+`details.cursor`.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
+
+from beo_automation.errors import ValidationError
+
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 500
+INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link of a previous response."
+# Ids are PostgreSQL bigints: a position beyond them cannot come from a link we wrote.
+_MAX_ID = 2**63 - 1
+
+
+def page_size_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=PAGE_SIZE_MAX,
+        default=PAGE_SIZE_DEFAULT,
+        help_text=f"Items per page, 1-{PAGE_SIZE_MAX} (default {PAGE_SIZE_DEFAULT}).",
+    )
+
+
+def cursor_field() -> serializers.CharField:
+    return serializers.CharField(
+        required=False, help_text="Opaque position from a `next` or `previous` link."
+    )
+
+
+def invalid_cursor() -> ValidationError:
+    return ValidationError(details={"cursor": [INVALID_CURSOR]})
+
+
+class NewestFirst(CursorPagination):
+    """DRF's cursor pagination by descending id, with the page size the view validated
+    (page_size_field) and cursors checked: DRF does not check the position it decodes, and
+    a non-numeric or out-of-range one fails in the query (a 500)."""
+
+    ordering = "-id"
+    page_size_query_param = None
+
+    def __init__(self, *, page_size: int = PAGE_SIZE_DEFAULT) -> None:
+        self.page_size = page_size
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        try:
+            if encoded is not None:
+                # DRF's decoder skips what is not base64 (`!!!` would be the first page).
+                base64.b64decode(encoded.encode("ascii"), validate=True)
+            cursor = super().decode_cursor(request)
+        # binascii.Error and UnicodeEncodeError are ValueErrors; NotFound: DRF's "Invalid cursor"
+        except (NotFound, ValueError, TypeError):
+            raise invalid_cursor() from None
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = int(cursor.position)
+            except ValueError:
+                raise invalid_cursor() from None
+            if not 0 <= position <= _MAX_ID:
+                raise invalid_cursor()
+        return cursor
