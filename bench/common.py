@@ -146,6 +146,7 @@ def gunicorn(
             f"{HOST}:{port}",
             "--workers",
             "2",
+            "--no-control-socket",  # never the per-user default another instance may hold
         ],
         cwd=ROOT,
         env=env,

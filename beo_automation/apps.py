@@ -13,3 +13,5 @@ class CoreConfig(AppConfig):
         from beo_automation import signals
 
         signals.connect()
+
+        from beo_automation import static_files  # noqa: F401 - registers its system check
