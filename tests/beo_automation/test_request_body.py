@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from django.conf import settings
+from django.db import connection
 
 from events.models import Event
 from tests.conftest import bearer
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def base(django_db_setup, django_db_blocker) -> Iterator[str]:
     """One gunicorn on this run's test database for the module (its tables are emptied between
     tests, the server's pooled connections stay valid)."""
-    database = settings.DATABASES["default"]["NAME"]
+    database = connection.settings_dict["NAME"]  # the test database, once set up
     with gunicorn(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}", API_MAX_BODY_BYTES="2000"
     ) as (url, _):
