@@ -74,7 +74,9 @@ def proxied(tmp_path_factory, django_db_setup) -> Iterator[tuple[str, str]]:
                     break
                 except requests.RequestException:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"nginx did not start:\n{proc.stdout.read()}") from None
+                        raise RuntimeError(
+                            f"nginx did not start:\n{proc.stdout.read() if proc.stdout else ''}"
+                        ) from None
                     time.sleep(0.1)
             yield base, upstream
         finally:
