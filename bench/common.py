@@ -8,9 +8,11 @@ data lives in a database and under a key prefix of its own.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -128,12 +130,27 @@ def manage(env: dict[str, str], *args: str) -> str:
     return python(env, str(ROOT / "manage.py"), *args, what=f"manage.py {' '.join(args)}")
 
 
+_STATIC_ROOT: list[str] = []
+
+
+def _collected_static(env: dict[str, str]) -> str:
+    """collectstatic once per bench process (the web process refuses to start without it)."""
+    if not _STATIC_ROOT:
+        root = tempfile.mkdtemp(prefix="bench-static-")
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        manage({**env, "STATIC_ROOT": root}, "collectstatic", "--no-input", "-v", "0")
+        _STATIC_ROOT.append(root)
+    return _STATIC_ROOT[0]
+
+
 @contextlib.contextmanager
 def gunicorn(
     env: dict[str, str], label: str, *, ready_path: str = "/api/health/live/"
 ) -> Iterator[int]:
     """The Procfile's web process (2 sync workers) on a free port; yields the port once
-    `ready_path` answers (any status below 500)."""
+    `ready_path` answers (any status below 500). Static files are collected first, into a
+    directory of this bench run's own, as a deployment's release step would."""
+    env = {**env, "STATIC_ROOT": env.get("STATIC_ROOT") or _collected_static(env)}
     port = free_port()
     output = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
@@ -146,6 +163,7 @@ def gunicorn(
             f"{HOST}:{port}",
             "--workers",
             "2",
+            "--no-control-socket",  # never the per-user default another instance may hold
         ],
         cwd=ROOT,
         env=env,

@@ -14,3 +14,5 @@ class CoreConfig(AppConfig):
 
         signals.connect()
         lockout.connect()
+
+        from beo_automation import static_files  # noqa: F401 - registers its system check

@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the body is read or a token checked: floods are refused at the lowest cost.
     "beo_automation.ratelimit.ApiRateLimitMiddleware",
+    # The body problems beo_automation.request_body found (chunked, truncated): before any read.
+    "beo_automation.request_body.RequestBodyErrorMiddleware",
     "beo_automation.middleware.ApiBodySizeLimitMiddleware",
     "beo_automation.middleware.ApiExceptionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

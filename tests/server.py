@@ -25,6 +25,8 @@ def gunicorn(workers: int = 1, **env: str | None) -> Iterator[tuple[str, subproc
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            # never the per-user default: parallel test runs would replace each other's
+            "--no-control-socket",
         ],
         **env,
     )

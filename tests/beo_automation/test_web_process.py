@@ -1,0 +1,157 @@
+"""The web process as the Procfile starts it (gunicorn with beo_automation.gunicorn_conf): where it
+listens, its control socket, a graceful stop that answers what already arrived, and a refusal to
+start without collected static files."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.server import gunicorn
+from tests.subprocess_env import BIN, free_port, popen, python
+
+GUNICORN = [
+    str(BIN / "gunicorn"),
+    "beo_automation.wsgi",
+    "-c",
+    "python:beo_automation.gunicorn_conf",
+]
+
+
+def _bind(**env: Any) -> str:
+    result = python(
+        "import json, beo_automation.gunicorn_conf as c; print(json.dumps(c.bind))", **env
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_it_listens_on_localhost_unless_host_says_otherwise():
+    # `make run` on the real stack runs the Procfile's web with DEBUG on: not on every interface.
+    assert _bind(HOST=None, PORT="8123") == "127.0.0.1:8123"
+    assert _bind(HOST="0.0.0.0", PORT="8123") == "0.0.0.0:8123"  # noqa: S104 - a deployment's choice
+
+
+def _wait_until_serving(port: int, proc) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/health/live/", timeout=2)
+            return
+        except requests.RequestException:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"gunicorn did not start:\n{proc.stdout.read()}") from None
+            time.sleep(0.2)
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    proc.wait(timeout=40)
+
+
+def test_no_control_socket_at_the_per_user_default(tmp_path):
+    """gunicorn 27 would put one at $XDG_RUNTIME_DIR/gunicorn.ctl (or ~/.gunicorn/): a second
+    instance on the host would take it over. The configuration turns it off..."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    port = free_port()
+    proc = popen(
+        [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        HOME=str(tmp_path),
+        XDG_RUNTIME_DIR=str(runtime),
+        GUNICORN_CONTROL_SOCKET=None,
+    )
+    try:
+        _wait_until_serving(port, proc)
+        assert sorted(p.name for p in tmp_path.rglob("*.ctl")) == []
+    finally:
+        _stop(proc)
+
+
+def test_an_instance_can_have_a_control_socket_of_its_own(tmp_path):
+    """...unless GUNICORN_CONTROL_SOCKET gives this instance its own path."""
+    own = tmp_path / "web-a.ctl"
+    port = free_port()
+    proc = popen(
+        [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        HOME=str(tmp_path),
+        XDG_RUNTIME_DIR=None,
+        GUNICORN_CONTROL_SOCKET=str(own),
+    )
+    try:
+        _wait_until_serving(port, proc)
+        deadline = time.monotonic() + 10
+        while not own.is_socket() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert own.is_socket()
+        assert not (tmp_path / ".gunicorn").exists()
+    finally:
+        _stop(proc)
+
+
+def test_without_collected_static_files_it_refuses_to_start_and_names_the_fix(tmp_path):
+    empty = tmp_path / "static"
+    empty.mkdir()
+    proc = popen(
+        [*GUNICORN, "--bind", f"127.0.0.1:{free_port()}", "--workers", "1", "--no-control-socket"],
+        STATIC_ROOT=str(empty),
+        DEBUG="false",
+    )
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert code != 0
+    assert "run `python manage.py collectstatic --no-input`" in output
+    assert str(empty / "staticfiles.json") in output
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_graceful_stop_answers_the_request_in_flight_and_those_queued_behind_it():
+    with gunicorn(workers=1) as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        # In flight: the only worker is reading this body when the stop begins.
+        busy = socket.create_connection(("127.0.0.1", port), timeout=30)
+        body = b'{"refresh": "not-a-token"}'
+        busy.sendall(
+            b"POST /api/auth/token/refresh/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body[:5])
+        )
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        # Just arrived: the kernel accepted these after the signal, while the worker was busy.
+        queued = []
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.sendall(b"GET /api/health/live/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            queued.append(sock)
+        busy.sendall(body[5:])
+
+        in_flight = _read_all(busy)
+        answers = [_read_all(sock) for sock in queued]  # a reset would raise here
+        assert proc.wait(timeout=40) == 0
+        output = proc.stdout.read() if proc.stdout else ""
+
+    assert in_flight.startswith(b"HTTP/1.1 401"), in_flight[:200]
+    assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 5
+    assert all(b"Connection: close" in a for a in answers)
+    assert "Served 5 connection(s) queued when the stop began" in output
+    # Once stopped, a client is refused before it can send anything.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
