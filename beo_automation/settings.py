@@ -142,6 +142,10 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=2)
 
 if IS_POSTGRES:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # required by Django's pool; the pool keeps them
+    # Faults: with the pool, Django passes psycopg_pool's check_connection as the pool's
+    # `check`: a connection the server closed (restart, pg_terminate_backend) is replaced when
+    # it is taken from the pool instead of failing the request or task that got it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "connect_timeout": DB_CONNECT_TIMEOUT,
