@@ -13,6 +13,7 @@ from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from beo_automation.logs import build_logging_config, configure_structlog, parse_level
 from beo_automation.ratelimit_config import parse_networks, parse_rate
@@ -219,6 +220,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
     "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
 }
+# --- Faults: housekeeping queue ---------------------------------------------------------------
+# The minutely beat jobs — the sweep that recovers events of dead workers and lost doorbells,
+# alert evaluation and escalation, notification retries — have their own queue, consumed by the
+# Procfile's `housekeeping` worker, which never drains events: a doorbell's drain (up to
+# EVENT_WORKER_TIME_BUDGET seconds in each event worker process) cannot delay a sweep. A worker
+# started without -Q (`make worker`) consumes both queues.
+HOUSEKEEPING_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.housekeeping"
+HOUSEKEEPING_TASKS = (
+    "events.sweep_events",
+    "alerts.evaluate_alerts",
+    "alerts.escalate_incidents",
+    "alerts.retry_notifications",
+)
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE, routing_key=CELERY_TASK_DEFAULT_QUEUE),
+    Queue(HOUSEKEEPING_QUEUE, routing_key=HOUSEKEEPING_QUEUE),
+)
+CELERY_TASK_ROUTES = {task: {"queue": HOUSEKEEPING_QUEUE} for task in HOUSEKEEPING_TASKS}
+
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = TIME_ZONE
@@ -444,10 +464,11 @@ ALERT_WORKER_STALL_SECONDS = env.int("ALERT_WORKER_STALL_SECONDS", default=300)
 ALERT_CPU_SAMPLE_SECONDS = env.float("ALERT_CPU_SAMPLE_SECONDS", default=1.0)
 # Empty: the project directory, MEDIA_ROOT, LOG_DIR and BACKUP_DIR (one entry per disk).
 ALERT_DISK_PATHS = env.list("ALERT_DISK_PATHS", default=[])
-# Processes sharing the database: each holds a pool of up to DB_POOL_MAX connections.
+# Processes sharing the database: each holds a pool of up to DB_POOL_MAX connections
+# (web workers, event worker processes, beat and the housekeeping worker's process).
 ALERT_DB_POOL_PROCESSES = env.int(
     "ALERT_DB_POOL_PROCESSES",
-    default=env.int("WEB_CONCURRENCY", default=2) + env.int("CELERY_CONCURRENCY", default=2) + 1,
+    default=env.int("WEB_CONCURRENCY", default=2) + env.int("CELERY_CONCURRENCY", default=2) + 2,
 )
 # Notification channels: Apprise URLs separated by spaces or commas (they carry secrets:
 # environment only). https://github.com/caronc/apprise/wiki
