@@ -423,6 +423,12 @@ EVENT_RETRY_BACKOFF_MAX = env.float("EVENT_RETRY_BACKOFF_MAX", default=300.0)
 # bench/process.py, no-op events: 50 → ~850/s, 200 → ~1,450/s, 500 → ~1,650/s on 2 busy cores.
 EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=200)
 EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
+# Faults: a ring that finds a doorbell already waiting arms one delayed doorbell due this many
+# seconds later (one per period): a doorbell lost after its flag was set (a web worker killed
+# in between) delays events by at most this long (events/dispatch.py).
+EVENT_DOORBELL_BACKSTOP = env.int("EVENT_DOORBELL_BACKSTOP", default=2)
+if EVENT_DOORBELL_BACKSTOP < 1:
+    raise ImproperlyConfigured("EVENT_DOORBELL_BACKSTOP must be at least 1 second.")
 
 # --- Pipeline: webhooks and worker connections --------------------------------------------------
 
