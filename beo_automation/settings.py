@@ -218,6 +218,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacknowledged messages return to the queue after this long (longest task + margin).
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    # Faults: a Redis that accepts connections but never answers must not hang a request's
+    # doorbell (the worker's gunicorn timeout would kill it): give up, the sweeper re-rings.
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
 }
 # --- Faults: housekeeping queue ---------------------------------------------------------------
