@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Never let uv download a different interpreter: the machine's Python is the one we test on.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test fuzz chaos lint format migrate worker beat web check-deploy clean
+.PHONY: help install run test fuzz chaos lint format migrate worker housekeeping beat web check-deploy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ run: $(SYNCED) .env  ## Start the whole app (embedded SQLite default, or web+wor
 	$(MANAGE) migrate --no-input
 	$(MANAGE) collectstatic --no-input -v 0
 	@if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
-	  exec $(BIN)/honcho start -f Procfile web worker beat; \
+	  exec $(BIN)/honcho start -f Procfile web worker housekeeping beat; \
 	else \
 	  $(MANAGE) bootstrap_local && \
 	  exec $(BIN)/honcho start -f beo_automation/Procfile.embedded; \
@@ -66,8 +66,11 @@ run: $(SYNCED) .env  ## Start the whole app (embedded SQLite default, or web+wor
 web: $(SYNCED)  ## Run only the web process (gunicorn)
 	$(BIN)/gunicorn beo_automation.wsgi -c python:beo_automation.gunicorn_conf
 
-worker: $(SYNCED)  ## Run a Celery worker (needs REDIS_URL)
+worker: $(SYNCED)  ## Run a Celery worker for events and housekeeping (needs REDIS_URL)
 	$(BIN)/celery -A beo_automation worker --loglevel=INFO
+
+housekeeping: $(SYNCED)  ## Run only the housekeeping worker: sweep and alert jobs (needs REDIS_URL)
+	$(BIN)/celery -A beo_automation worker -Q $${CELERY_QUEUE:-beo}.housekeeping -n housekeeping@%h --loglevel=INFO --concurrency=1
 
 beat: $(SYNCED)  ## Run Celery beat (needs REDIS_URL)
 	$(BIN)/celery -A beo_automation beat --loglevel=INFO

@@ -5,12 +5,17 @@ evaluation: request counters and latency histograms from Redis (shared by all gu
 workers, see alerts.request_metrics), the rolling window, database connections, memory, CPU,
 disks, events by status and priority, open alerts and incidents, failing channels. A source that
 cannot be read is left out and `beo_up{dependency=...}` says so, instead of a made-up zero.
+
+A scrape answers while Redis is down: the first Redis read that fails marks it down for the
+rest of the scrape, so a hung Redis costs one REDIS_SOCKET_TIMEOUT, not one per family, and
+the event counts come from the database directly instead of through the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import structlog
 from django.conf import settings
@@ -52,15 +57,26 @@ PREFIX = "beo"
 EVENT_COUNTS_CACHE_SECONDS = 10
 
 
-def _event_counts() -> dict[str, int]:
+def _event_counts(*, use_cache: bool) -> dict[str, int]:
     key = f"{settings.ALERTS_KEY_PREFIX}:event-status-counts"
-    counts = cache.get(key)
+    counts = _cache_get(key) if use_cache else None
     if counts is None:
         counts = {s.value: 0 for s in Status}
         for row in Event.objects.values("status").annotate(n=Count("id")).order_by():
             counts[row["status"]] = row["n"]
-        cache.set(key, counts, EVENT_COUNTS_CACHE_SECONDS)
+        if use_cache:
+            with contextlib.suppress(Exception):  # the cache is only a saving
+                cache.set(key, counts, EVENT_COUNTS_CACHE_SECONDS)
     return dict(counts)
+
+
+def _cache_get(key: str) -> dict[str, int] | None:
+    try:
+        value = cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - Redis went down since the counters were read
+        logger.warning("Metrics cache unavailable", error=str(exc))
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class BeoCollector(Collector):
@@ -70,21 +86,24 @@ class BeoCollector(Collector):
             "Whether a dependency could be read (1) or not (0).",
             labels=["dependency"],
         )
-        yield from self._requests(up)
+        redis_up = yield from self._requests(up)
         database = database_reachability()
         up.add_metric(["database"], 1 if database.ok else 0)
         if database.ok:
-            yield from self._database()
+            # Without Redis the default cache is per process memory: always usable.
+            yield from self._database(use_cache=redis_up or not settings.REDIS_URL)
         yield from self._system()
         yield up
 
-    def _requests(self, up: GaugeMetricFamily) -> Iterator[Metric]:
+    def _requests(self, up: GaugeMetricFamily) -> Generator[Metric, None, bool]:
+        """The request families; returns whether Redis answered (False: it is not read again
+        in this scrape)."""
         try:
             counters = request_counters()
         except Exception as exc:  # noqa: BLE001 - Redis down: leave the families out
             logger.warning("Request counters unavailable", error=str(exc))
             up.add_metric(["redis"], 0)
-            return
+            return False
         if settings.REDIS_URL:
             up.add_metric(["redis"], 1)
         total = CounterMetricFamily(
@@ -133,8 +152,9 @@ class BeoCollector(Collector):
                     gauge = GaugeMetricFamily(f"{PREFIX}_http_{name}", doc, labels=labels)
                     gauge.add_metric([w], amount)
                     yield gauge
+        return True
 
-    def _database(self) -> Iterator[Metric]:
+    def _database(self, *, use_cache: bool) -> Iterator[Metric]:
         connections = db_connections_measure()
         if not isinstance(connections, NotMeasured):
             used = GaugeMetricFamily(
@@ -159,7 +179,7 @@ class BeoCollector(Collector):
             )
 
         events = GaugeMetricFamily(f"{PREFIX}_events", "Events by status.", labels=["status"])
-        for status, count in sorted(_event_counts().items()):
+        for status, count in sorted(_event_counts(use_cache=use_cache).items()):
             events.add_metric([status], count)
         yield events
         stats = event_queue_stats()
@@ -262,7 +282,19 @@ def _authorized(request: HttpRequest) -> bool:
         return True
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        _header_bytes(value.strip()), token.encode()
+    )
+
+
+def _header_bytes(value: str) -> bytes:
+    # A WSGI server hands header bytes over decoded as latin-1 (PEP 3333): encode them back to
+    # compare the bytes the client sent; anything else (no latin-1 form) is compared as UTF-8.
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
 
 
 @never_cache

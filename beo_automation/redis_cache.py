@@ -12,8 +12,9 @@
 - `incr_window` counts a hit in a fixed window (django-ratelimit's counter, see
   beo_automation.ratelimit) in one atomic call, where django-ratelimit's add() then incr() take
   two round trips on every API request.
-- `set_many_and_add` does both writes an API create makes after its commit (the list versions
-  and the doorbell flag, events.dispatch.events_submitted) in one round trip.
+- `set_many_and_add_first` does the writes an API create makes after its commit (the list
+  versions, then the doorbell flag or else its backstop, events.dispatch.events_submitted) in one
+  round trip.
 
 Everything else — serialisation, key prefixes, timeouts, the read/write server split — is
 Django's own.
@@ -45,6 +46,29 @@ end
 return count
 """
 
+# set_many(timeout=None), then add() each further key in turn until one is added; returns the
+# 1-based position of the key added, 0 when every one already existed. KEYS: the n keys to set,
+# then the keys to add; ARGV: n, the n values, then a value and a timeout per key to add.
+SET_MANY_ADD_FIRST = """
+local n = tonumber(ARGV[1])
+if n > 0 then
+    local pairs = {}
+    for i = 1, n do
+        pairs[#pairs + 1] = KEYS[i]
+        pairs[#pairs + 1] = ARGV[1 + i]
+    end
+    redis.call('MSET', unpack(pairs))
+end
+local arg = n + 2
+for i = n + 1, #KEYS do
+    if redis.call('SET', KEYS[i], ARGV[arg], 'NX', 'EX', ARGV[arg + 1]) then
+        return i - n
+    end
+    arg = arg + 2
+end
+return 0
+"""
+
 
 class ReusingRedisCacheClient(RedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -53,6 +77,7 @@ class ReusingRedisCacheClient(RedisCacheClient):
         self._clients: dict[int, Any] = {}
         self._incr_scripts: dict[int, Any] = {}
         self._window_scripts: dict[int, Any] = {}
+        self._add_first_scripts: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
@@ -86,15 +111,18 @@ class ReusingRedisCacheClient(RedisCacheClient):
         client = self.get_client(None, write=True)
         client.mset({key: serializer.dumps(value) for key, value in data.items()})
 
-    def set_many_and_add(
-        self, data: dict[Any, Any], *, add_key: Any, add_value: Any, add_timeout: int
-    ) -> bool:
+    def set_many_and_add_first(self, data: dict[Any, Any], adds: list[tuple[Any, Any, int]]) -> int:
         serializer = self._serializer  # type: ignore[attr-defined]
-        pipeline = self.get_client(None, write=True).pipeline(transaction=False)
-        pipeline.mset({key: serializer.dumps(value) for key, value in data.items()})
-        pipeline.set(add_key, serializer.dumps(add_value), ex=add_timeout, nx=True)
-        _, added = pipeline.execute()
-        return bool(added)
+        client = self.get_client(None, write=True)
+        script = self._add_first_scripts.get(id(client))
+        if script is None:
+            script = self._add_first_scripts[id(client)] = client.register_script(
+                SET_MANY_ADD_FIRST
+            )
+        args: list[Any] = [len(data), *(serializer.dumps(v) for v in data.values())]
+        for _, value, timeout in adds:
+            args += [serializer.dumps(value), timeout]
+        return int(script(keys=[*data, *(key for key, _, _ in adds)], args=args))
 
 
 class RedisCache(DjangoRedisCache):
@@ -108,19 +136,18 @@ class RedisCache(DjangoRedisCache):
         client: ReusingRedisCacheClient = self._cache  # type: ignore[attr-defined]
         return client.incr_window(self.make_and_validate_key(key), timeout)
 
-    def set_many_and_add(
-        self, data: dict[str, Any], *, add_key: str, add_value: Any, add_timeout: int
-    ) -> bool:
-        """`set_many(data, timeout=None)` then `add(add_key, add_value, add_timeout)` (a
-        positive number of seconds), in one round trip; returns what add() would."""
-        if add_timeout <= 0:
-            raise ValueError("set_many_and_add needs a positive add_timeout")
+    def set_many_and_add_first(
+        self, data: dict[str, Any], *, adds: list[tuple[str, Any, int]]
+    ) -> int:
+        """`set_many(data, timeout=None)`, then `add(key, value, timeout)` for each entry of
+        `adds` in turn until one adds its key (timeouts: positive seconds), atomically and in
+        one round trip. Returns the 1-based position in `adds` of the key added, 0 if none."""
+        if any(timeout <= 0 for _, _, timeout in adds):
+            raise ValueError("set_many_and_add_first needs positive timeouts")
         client: ReusingRedisCacheClient = self._cache  # type: ignore[attr-defined]
-        return client.set_many_and_add(
+        return client.set_many_and_add_first(
             {self.make_and_validate_key(key): value for key, value in data.items()},
-            add_key=self.make_and_validate_key(add_key),
-            add_value=add_value,
-            add_timeout=add_timeout,
+            [(self.make_and_validate_key(key), value, timeout) for key, value, timeout in adds],
         )
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:

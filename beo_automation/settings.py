@@ -13,6 +13,7 @@ from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from beo_automation.logs import build_logging_config, configure_structlog, parse_level
 from beo_automation.ratelimit_config import parse_networks, parse_rate
@@ -153,6 +154,10 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=2)
 
 if IS_POSTGRES:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # required by Django's pool; the pool keeps them
+    # Faults: with the pool, Django passes psycopg_pool's check_connection as the pool's
+    # `check`: a connection the server closed (restart, pg_terminate_backend) is replaced when
+    # it is taken from the pool instead of failing the request or task that got it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "connect_timeout": DB_CONNECT_TIMEOUT,
@@ -224,8 +229,30 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacknowledged messages return to the queue after this long (longest task + margin).
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    # Faults: a Redis that accepts connections but never answers must not hang a request's
+    # doorbell (the worker's gunicorn timeout would kill it): give up, the sweeper re-rings.
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
 }
+# --- Faults: housekeeping queue ---------------------------------------------------------------
+# The minutely beat jobs — the sweep that recovers events of dead workers and lost doorbells,
+# alert evaluation and escalation, notification retries — have their own queue, consumed by the
+# Procfile's `housekeeping` worker, which never drains events: a doorbell's drain (up to
+# EVENT_WORKER_TIME_BUDGET seconds in each event worker process) cannot delay a sweep. A worker
+# started without -Q (`make worker`) consumes both queues.
+HOUSEKEEPING_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.housekeeping"
+HOUSEKEEPING_TASKS = (
+    "events.sweep_events",
+    "alerts.evaluate_alerts",
+    "alerts.escalate_incidents",
+    "alerts.retry_notifications",
+)
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE, routing_key=CELERY_TASK_DEFAULT_QUEUE),
+    Queue(HOUSEKEEPING_QUEUE, routing_key=HOUSEKEEPING_QUEUE),
+)
+CELERY_TASK_ROUTES = {task: {"queue": HOUSEKEEPING_QUEUE} for task in HOUSEKEEPING_TASKS}
+
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = TIME_ZONE
@@ -421,6 +448,12 @@ EVENT_RETRY_BACKOFF_MAX = env.float("EVENT_RETRY_BACKOFF_MAX", default=300.0)
 # bench/process.py, no-op events: 50 → ~850/s, 200 → ~1,450/s, 500 → ~1,650/s on 2 busy cores.
 EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=200)
 EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
+# Faults: a ring that finds a doorbell already waiting arms one delayed doorbell due this many
+# seconds later (one per period): a doorbell lost after its flag was set (a web worker killed
+# in between) delays events by at most this long (events/dispatch.py).
+EVENT_DOORBELL_BACKSTOP = env.int("EVENT_DOORBELL_BACKSTOP", default=2)
+if EVENT_DOORBELL_BACKSTOP < 1:
+    raise ImproperlyConfigured("EVENT_DOORBELL_BACKSTOP must be at least 1 second.")
 
 # --- Pipeline: webhooks and worker connections --------------------------------------------------
 
@@ -465,10 +498,11 @@ ALERT_WORKER_STALL_SECONDS = env.int("ALERT_WORKER_STALL_SECONDS", default=300)
 ALERT_CPU_SAMPLE_SECONDS = env.float("ALERT_CPU_SAMPLE_SECONDS", default=1.0)
 # Empty: the project directory, MEDIA_ROOT, LOG_DIR and BACKUP_DIR (one entry per disk).
 ALERT_DISK_PATHS = env.list("ALERT_DISK_PATHS", default=[])
-# Processes sharing the database: each holds a pool of up to DB_POOL_MAX connections.
+# Processes sharing the database: each holds a pool of up to DB_POOL_MAX connections
+# (web workers, event worker processes, beat and the housekeeping worker's process).
 ALERT_DB_POOL_PROCESSES = env.int(
     "ALERT_DB_POOL_PROCESSES",
-    default=env.int("WEB_CONCURRENCY", default=2) + env.int("CELERY_CONCURRENCY", default=2) + 1,
+    default=env.int("WEB_CONCURRENCY", default=2) + env.int("CELERY_CONCURRENCY", default=2) + 2,
 )
 # Notification channels: Apprise URLs separated by spaces or commas (they carry secrets:
 # environment only). https://github.com/caronc/apprise/wiki

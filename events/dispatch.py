@@ -8,8 +8,16 @@ to find nothing. Doorbells are debounced with a flag in the cache: a ring sends 
 when no doorbell is already waiting, and a worker clears the flag when it starts draining (see
 `events_doorbell_answered`), so an event committed after that rings again. No wake-up is lost:
 an event that found the flag set was committed before the waiting doorbell's drain starts, and
-that drain claims it. If a flagged doorbell itself is lost (broker flushed, worker killed), the
-flag expires after EVENT_REQUEUE_AFTER and the sweeper rings regardless of it.
+that drain claims it.
+
+A flagged doorbell can itself be lost: the process that set the flag killed before it sent the
+message, the broker flushed, the worker holding it killed. So a ring that finds the flag set arms
+a *backstop*: a doorbell delayed by EVENT_DOORBELL_BACKSTOP seconds, at most one per that period
+(its own flag lives exactly that long). Every event that found the flag set was committed before
+a backstop that is still due, so a lost doorbell delays it by at most EVENT_DOORBELL_BACKSTOP
+seconds (plus the wait for a free worker), at the price of one delayed message per period while
+a doorbell is waiting. The sweeper remains for what even that misses (it rings regardless of
+flags, for events untouched EVENT_REQUEUE_AFTER seconds).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from events.cache import events_changed, events_new_versions
 logger = structlog.get_logger("events.dispatch")
 
 DOORBELL_KEY = "events:doorbell"
+# Set while a backstop doorbell is due (see the module docstring).
+BACKSTOP_KEY = "events:doorbell:backstop"
 # Delayed doorbells (retries after a backoff) are debounced per second of their due time.
 DELAYED_DOORBELL_KEY = "events:doorbell:at:{due}"
 
@@ -78,6 +88,8 @@ def events_enqueue(*, countdown: float | None = None, force: bool = False) -> No
             return
         if force or _eager() or _flag(DOORBELL_KEY, ttl=settings.EVENT_REQUEUE_AFTER):
             _send()
+        elif _flag(BACKSTOP_KEY, ttl=settings.EVENT_DOORBELL_BACKSTOP):
+            _send(countdown=settings.EVENT_DOORBELL_BACKSTOP)
 
     transaction.on_commit(ring, robust=True)
 
@@ -87,25 +99,31 @@ def events_submitted(*, owner_ids: Iterable[int]) -> None:
     invalidate the owners' cached lists (events_changed) and ring the debounced doorbell
     (events_enqueue).
 
-    Every API create comes here, so with the Redis cache both writes go in one round trip.
+    Every API create comes here, so with the Redis cache the writes (versions, then the flag or
+    else the backstop's flag) go in one round trip.
     """
     owner_ids = list(owner_ids)
-    combined = getattr(cache, "set_many_and_add", None)
+    combined = getattr(cache, "set_many_and_add_first", None)
     versions = events_new_versions(owner_ids=owner_ids)
     if combined is None or _eager() or not versions:
         events_changed(owner_ids=owner_ids)
         events_enqueue()
         return
-    ttl = max(1, math.ceil(settings.EVENT_REQUEUE_AFTER))
+    adds = [
+        (DOORBELL_KEY, "1", max(1, math.ceil(settings.EVENT_REQUEUE_AFTER))),
+        (BACKSTOP_KEY, "1", settings.EVENT_DOORBELL_BACKSTOP),
+    ]
 
     def after_commit() -> None:
         try:
-            ring = combined(versions, add_key=DOORBELL_KEY, add_value="1", add_timeout=ttl)
+            added = combined(versions, adds=adds)
         except Exception:  # as in _flag: ring anyway (the lists' cache is down with it)
             logger.warning("Cache unavailable after an event write; ringing anyway", exc_info=True)
-            ring = True
-        if ring:
+            added = 1
+        if added == 1:
             _send()
+        elif added == 2:
+            _send(countdown=settings.EVENT_DOORBELL_BACKSTOP)
 
     transaction.on_commit(after_commit, robust=True)
 

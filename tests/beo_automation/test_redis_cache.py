@@ -107,3 +107,21 @@ def test_concurrent_window_hits_are_all_counted(key):
     for thread in threads:
         thread.join()
     assert cache.get(key) == 400
+
+
+def test_set_many_and_add_first_sets_all_then_adds_the_first_missing_key(key):
+    data = {f"{key}:a": 1, f"{key}:b": {"v": 2}}
+    adds = [(f"{key}:flag", "1", 60), (f"{key}:backstop", "1", 2)]
+    try:
+        assert cache.set_many_and_add_first(data, adds=adds) == 1
+        assert cache.get_many(list(data)) == data
+        assert cache.set_many_and_add_first({f"{key}:a": 3}, adds=adds) == 2
+        assert cache.get(f"{key}:a") == 3
+        assert cache.set_many_and_add_first({}, adds=adds) == 0
+    finally:
+        cache.delete_many([*data, *(k for k, _, _ in adds)])
+
+
+def test_set_many_and_add_first_refuses_a_timeout_that_is_not_positive(key):
+    with pytest.raises(ValueError, match="positive"):
+        cache.set_many_and_add_first({}, adds=[(key, "1", 0)])

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.cache import GLOBAL, events_list_version
-from events.dispatch import DOORBELL_KEY, events_doorbell_answered
+from events.dispatch import BACKSTOP_KEY, DOORBELL_KEY, events_doorbell_answered
 from events.handlers import registry
 from events.models import Event
 from events.pipeline import events_process_available, events_sweep
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 def doorbells() -> Iterator[Callable[[], int]]:
     """Count the processing doorbells this test sends."""
     marker = uuid.uuid4().hex
-    cache.delete(DOORBELL_KEY)
+    cache.delete_many([DOORBELL_KEY, BACKSTOP_KEY])
 
     def sent() -> int:
         # Distinct message ids: once a worker ran in this process (the celery_worker fixture),
@@ -58,17 +58,23 @@ def create(owner, n: int = 1) -> None:
         event_create(owner=owner, item=EventInput(type="beo.created", payload={"n": i}))
 
 
-def test_many_events_ring_one_doorbell_until_a_worker_answers(user, doorbells):
+def test_many_events_ring_one_doorbell_and_one_backstop_until_a_worker_answers(
+    user, settings, doorbells
+):
+    settings.EVENT_DOORBELL_BACKSTOP = 60  # one backstop period covers the whole test
     create(user, 20)
-    assert doorbells() == 1
+    assert doorbells() == 2  # the doorbell, and the backstop armed by the second create
     events_doorbell_answered()  # a worker starts draining
     create(user)
-    assert doorbells() == 2
+    assert doorbells() == 3
+    create(user, 5)
+    assert doorbells() == 3  # the backstop is still due
 
 
 def test_the_sweeper_rings_even_when_a_doorbell_seems_to_be_waiting(user, settings, doorbells):
     create(user)  # sets the flag; pretend its message was lost
     assert doorbells() == 1
+    cache.add(BACKSTOP_KEY, "1", timeout=60)  # and the backstop's too
     old = timezone.now() - timedelta(seconds=settings.EVENT_REQUEUE_AFTER + 5)
     EventFactory.create(owner=user, created_at=old, updated_at=old, available_at=old)
     assert events_sweep().requeued == 1
@@ -79,14 +85,15 @@ def test_a_drain_with_full_batches_wakes_one_more_worker_not_one_per_batch(
     user, settings, doorbells
 ):
     settings.EVENT_CLAIM_BATCH_SIZE = 5
+    settings.EVENT_DOORBELL_BACKSTOP = 60
     now = timezone.now()
     for _ in range(23):
         EventFactory.create(owner=user, created_at=now, updated_at=now, available_at=now)
     outcome = events_process_available(time_budget=60)
     assert outcome.completed == 23
     # The first full batch rings (the flag was cleared when the drain started); the later
-    # ones find that doorbell still waiting.
-    assert doorbells() == 1
+    # ones find that doorbell still waiting, and the first of them arms the backstop.
+    assert doorbells() == 2
 
 
 def test_retries_due_in_the_same_second_share_one_delayed_doorbell(user, settings, doorbells):

@@ -51,16 +51,37 @@ class WorkerProcess:
         self.proc.send_signal(signal.SIGTERM)
 
 
+def procfile_command(name: str) -> str:
+    """The command of one process type of the Procfile."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            return command.strip()
+    raise AssertionError(f"no {name!r} process in the Procfile")
+
+
 @contextlib.contextmanager
 def worker_process(
-    env: Mapping[str, str] | None = None, *, concurrency: int = 2
+    env: Mapping[str, str] | None = None, *, concurrency: int = 2, procfile: str | None = None
 ) -> Iterator[WorkerProcess]:
-    """A `celery worker` (prefork) as production runs it, plus the test handlers."""
+    """A `celery worker` (prefork) as production runs it, plus the test handlers; with
+    `procfile`, that Procfile line's own command (through the shell, as honcho runs it)."""
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in finally
         prefix="beo-worker-", suffix=".log", delete=False
     )
-    proc = subprocess.Popen(
-        [
+    test_options = [
+        "-n",
+        f"test-{uuid.uuid4().hex[:8]}@%h",
+        # Start in a second, not three: no waiting for replies from other workers.
+        "--without-mingle",
+        "--without-gossip",
+        "--include",
+        "tests.events.worker_handlers",
+    ]
+    if procfile is not None:
+        args = ["sh", "-c", f"exec {procfile_command(procfile)} {' '.join(test_options)}"]
+    else:
+        args = [
             str(BIN / "celery"),
             "-A",
             "beo_automation",
@@ -68,16 +89,17 @@ def worker_process(
             "--loglevel=INFO",
             "--pool=prefork",
             f"--concurrency={concurrency}",
-            "-n",
-            f"test-{uuid.uuid4().hex[:8]}@%h",
-            # Start in a second, not three: no waiting for replies from other workers.
-            "--without-mingle",
-            "--without-gossip",
-            "--include",
-            "tests.events.worker_handlers",
-        ],
+            *test_options,
+        ]
+    proc = subprocess.Popen(
+        args,
         cwd=ROOT,
-        env=child_env(DATABASE_URL=test_database_url(), **(env or {})),
+        # Procfile commands name their programs: those of this virtualenv.
+        env=child_env(
+            DATABASE_URL=test_database_url(),
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(env or {}),
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
