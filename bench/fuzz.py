@@ -328,6 +328,8 @@ def main() -> int:
             STATIC_ROOT=str(out_dir / "static"),
         )
         manage(env, "migrate", "--no-input", "-v", "0")
+        # The web process refuses to start without the static files' manifest.
+        manage(env, "collectstatic", "--no-input", "-v", "0")
         manage(
             env,
             "shell",

@@ -1,6 +1,6 @@
 """What every list endpoint takes: a cursor from a previous page and a page size, one rule.
 
-List query serializers declare `cursor = cursor_field()` and `page_size = page_size_field()`,
+List query serializers derive from ListQuerySerializer (a blank parameter is a 400) and declare `cursor = cursor_field()` and `page_size = page_size_field()`,
 so an out-of-range or non-numeric page size is a 400 (`details.page_size`) on every list, and
 the schema documents both. Lists served by DRF's CursorPagination use NewestFirst, which takes
 the validated page size and answers a tampered cursor as the events list does: 400 with
@@ -10,6 +10,8 @@ the validated page size and answers a tampered cursor as the events list does: 4
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from typing import Any
 
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -39,6 +41,25 @@ def cursor_field() -> serializers.CharField:
     return serializers.CharField(
         required=False, help_text="Opaque position from a `next` or `previous` link."
     )
+
+
+BLANK_PARAMETER = "This parameter may not be blank: leave it out instead."
+
+
+class ListQuerySerializer(serializers.Serializer):
+    """Base of every list endpoint's query serializer: a parameter given with an empty value
+    (`?type=`, `?page_size=`) is a 400 naming it. DRF reads query strings as HTML forms, where
+    a blank optional field counts as absent — `?status=` would list every status."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        blank = (
+            sorted(str(k) for k in data if k in self.fields and data.get(k) == "")
+            if isinstance(data, Mapping)
+            else []
+        )
+        if blank:
+            raise serializers.ValidationError({name: [BLANK_PARAMETER] for name in blank})
+        return super().to_internal_value(data)
 
 
 def invalid_cursor() -> ValidationError:

@@ -19,7 +19,7 @@ from alerts.models import (
     Stage,
 )
 from beo_automation.fields import StringField
-from beo_automation.pagination import cursor_field, page_size_field
+from beo_automation.pagination import ListQuerySerializer, cursor_field, page_size_field
 
 SEVERITIES = list(Severity.values)
 
@@ -85,7 +85,7 @@ class AlertSerializer(serializers.Serializer):
         return _username(alert.resolved_by)
 
 
-class AlertListQuerySerializer(serializers.Serializer):
+class AlertListQuerySerializer(ListQuerySerializer):
     status = serializers.CharField(
         required=False,
         help_text=(
@@ -175,7 +175,7 @@ class IncidentCreateSerializer(StrictSerializer):
         return user
 
 
-class IncidentListQuerySerializer(serializers.Serializer):
+class IncidentListQuerySerializer(ListQuerySerializer):
     stage = serializers.ChoiceField(choices=STAGE_ORDER, required=False)
     severity = serializers.ChoiceField(choices=SEVERITIES, required=False)
     active = serializers.BooleanField(

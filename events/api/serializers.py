@@ -24,7 +24,7 @@ from rest_framework import serializers
 
 from beo_automation.errors import PayloadTooLargeError, ValidationError
 from beo_automation.fields import StringField
-from beo_automation.pagination import cursor_field, page_size_field
+from beo_automation.pagination import ListQuerySerializer, cursor_field, page_size_field
 from events.models import Event, Priority, Status
 from events.selectors import EVENT_API_FIELDS, EventRow
 from events.services import TYPE_PATTERN, TYPE_RULE, EventInput, event_input_validate
@@ -254,7 +254,7 @@ class EventBulkResultSerializer(serializers.Serializer):
     results = EventSerializer(many=True, help_text="The created events, in request order.")
 
 
-class EventListQuerySerializer(StrictFieldsMixin):
+class EventListQuerySerializer(StrictFieldsMixin, ListQuerySerializer):
     """Query parameters of GET /api/events/; unknown ones are refused like unknown fields."""
 
     status = serializers.ChoiceField(choices=STATUS_CHOICES, required=False)
