@@ -3,8 +3,9 @@
 `gunicorn beo_automation.wsgi -c python:beo_automation.gunicorn_conf`
 
 Two sync workers by default: on a 2-core machine they beat more workers or gthread for this
-workload. Sync workers must sit behind a buffering reverse proxy (deploy/nginx.conf): a slow
-client holds a worker for as long as it takes to send its request. Hence the default bind is
+workload. Sync workers must sit behind a buffering reverse proxy
+(beo_automation/deploy/nginx.conf): a slow client holds a worker for as long as it takes to
+send its request. Hence the default bind is
 127.0.0.1; a deployment that publishes gunicorn itself sets HOST. SIGTERM is a graceful stop:
 workers finish their request and the ones already queued (beo_automation.gunicorn_worker), then
 close their database connections (worker_exit) before the master exits 0. docs/deployment.md.

@@ -1,10 +1,10 @@
 """What every list endpoint takes: a cursor from a previous page and a page size, one rule.
 
-List query serializers derive from ListQuerySerializer (a blank parameter is a 400) and declare `cursor = cursor_field()` and `page_size = page_size_field()`,
-so an out-of-range or non-numeric page size is a 400 (`details.page_size`) on every list, and
-the schema documents both. Lists served by DRF's CursorPagination use NewestFirst, which takes
-the validated page size and answers a tampered cursor as the events list does: 400 with
-`details.cursor`.
+List query serializers derive from ListQuerySerializer (a blank parameter is a 400) and declare
+`cursor = cursor_field()` and `page_size = page_size_field()`, so an out-of-range or non-
+numeric page size is a 400 (`details.page_size`) on every list, and the schema documents both.
+Lists served by DRF's CursorPagination use NewestFirst, which takes the validated page size and
+answers a tampered cursor as the events list does: 400 with `details.cursor`.
 """
 
 from __future__ import annotations

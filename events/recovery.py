@@ -22,6 +22,8 @@ def recovery_bound_seconds(
     *, processing_timeout: float | None = None, requeue_after: float | None = None
 ) -> float:
     """Seconds until a stranded event is claimable again, at worst (settings when omitted)."""
-    timeout = settings.EVENT_PROCESSING_TIMEOUT if processing_timeout is None else processing_timeout
+    timeout = processing_timeout
+    if timeout is None:
+        timeout = settings.EVENT_PROCESSING_TIMEOUT
     requeue = settings.EVENT_REQUEUE_AFTER if requeue_after is None else requeue_after
     return max(timeout, requeue) + SWEEP_PERIOD_SECONDS + HOUSEKEEPING_MARGIN_SECONDS

@@ -1,5 +1,6 @@
-"""deploy/nginx.conf in front of a real gunicorn: slow clients (half a header, half a body, or
-nothing at all), many more than there are workers, do not make the API unreachable."""
+"""beo_automation/deploy/nginx.conf in front of a real gunicorn: slow clients (half a header,
+half a body, or nothing at all), many more than there are workers, do not make the API
+unreachable."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def proxied(tmp_path_factory, django_db_setup) -> Iterator[tuple[str, str]]:
         _,
     ):
         port = free_port()
-        conf = (ROOT / "deploy" / "nginx.conf").read_text()
+        conf = (ROOT / "beo_automation" / "deploy" / "nginx.conf").read_text()
         conf = conf.replace("server 127.0.0.1:8000;", f"server {upstream.removeprefix('http://')};")
         conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
         (prefix / "nginx.conf").write_text(conf)
