@@ -24,6 +24,7 @@ Target (issue 5): project backup time ≤ 0.8 times the guide's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -33,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,14 +108,42 @@ def run_project(directory: Path) -> tuple[dict[str, Any], Path]:
     )
 
 
+@contextlib.contextmanager
+def restore_role() -> Iterator[None]:
+    """verify_backup restores as a role without superuser (docs/operations.md): a throwaway
+    one for this run, as production provisions it."""
+    from django.conf import settings
+    from django.db import connection
+    from psycopg import sql
+
+    name = f"bench_restore_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB")
+            .format(sql.Identifier(name))
+            .as_string(cursor.connection)
+        )
+    settings.RESTORE_DATABASE_USER, settings.RESTORE_DATABASE_PASSWORD = name, ""
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP ROLE IF EXISTS {}")
+                .format(sql.Identifier(name))
+                .as_string(cursor.connection)
+            )
+
+
 def run_verify(path: Path) -> dict[str, Any]:
     from maintenance.models import Trigger
     from maintenance.services.runs import RunContext
     from maintenance.services.verify import backup_verify
 
     context = RunContext(trigger=Trigger.COMMAND, triggered_by="bench/backup.py")
-    started = time.perf_counter()
-    result = backup_verify(file=str(path), context=context)
+    with restore_role():
+        started = time.perf_counter()
+        result = backup_verify(file=str(path), context=context)
     return {
         "seconds": round(time.perf_counter() - started, 3),
         "restore_seconds": round(result.restore_seconds, 3),

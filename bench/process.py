@@ -165,7 +165,7 @@ def measure_pipeline(*, owner: Any, count: int) -> dict[str, Any]:
     from django.db.models import Max
     from django.utils import timezone
 
-    from events.dispatch import DOORBELL_KEY, events_enqueue
+    from events.dispatch import BACKSTOP_KEY, DOORBELL_KEY, events_enqueue
     from events.models import Event, Priority, Status
 
     now = timezone.now()
@@ -186,7 +186,7 @@ def measure_pipeline(*, owner: Any, count: int) -> dict[str, Any]:
     )
     ids = [e.pk for e in events]
     unfinished = Event.objects.filter(status__in=[Status.PENDING, Status.PROCESSING])
-    cache.delete(DOORBELL_KEY)
+    cache.delete_many([DOORBELL_KEY, BACKSTOP_KEY])
     wall_start = timezone.now()
     started = time.perf_counter()
     events_enqueue()  # what a request does after creating events (autocommit: at once)
