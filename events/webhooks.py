@@ -53,26 +53,27 @@ class WebhookDeliveryError(Exception):
     """Some deliveries of this attempt failed; the event is retried."""
 
 
-class _CheckedHTTPConnection(HTTPConnection):
+class _PeerCheckedMixin:
+    """Refuse an internal peer once connected (DNS rebinding). For https the check runs once TLS
+    is up: the receiver may have seen a ClientHello, never a request."""
+
+    sock: Any
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         try:
             connected_peer_check(self.sock)
         except InternalTargetError:
-            self.close()
+            self.close()  # type: ignore[attr-defined]
             raise
 
 
-class _CheckedHTTPSConnection(HTTPSConnection):
-    # The peer is checked once TLS is up: the receiver may have seen a ClientHello, never a
-    # request.
-    def connect(self) -> None:
-        super().connect()
-        try:
-            connected_peer_check(self.sock)
-        except InternalTargetError:
-            self.close()
-            raise
+class _CheckedHTTPConnection(_PeerCheckedMixin, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_PeerCheckedMixin, HTTPSConnection):
+    pass
 
 
 class _CheckedHTTPPool(HTTPConnectionPool):
