@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Never let uv download a different interpreter: the machine's Python is the one we test on.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test fuzz chaos lint format migrate worker housekeeping beat web check-deploy clean
+.PHONY: help install run test fuzz chaos lint format migrate manage worker housekeeping beat web check-deploy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -77,6 +77,12 @@ beat: $(SYNCED)  ## Run Celery beat (needs REDIS_URL)
 
 migrate: $(SYNCED)  ## Apply database migrations
 	$(MANAGE) migrate --no-input
+
+# manage.py through the virtualenv, with the same local .env as `make run` (the real environment
+# still wins), e.g. make manage ARGS="health_check --json".
+ARGS ?= help
+manage: $(SYNCED) .env  ## Run a manage.py command: make manage ARGS="health_check --json"
+	@$(MANAGE) $(ARGS)
 
 test: $(SYNCED)  ## Run the test suite (uses DATABASE_URL/REDIS_URL when set)
 	$(BIN)/pytest $(PYTEST_ARGS)
