@@ -18,7 +18,7 @@ from alerts.models import (
     NotificationStatus,
 )
 from alerts.notifications import notification_deliver, notifications_sweep
-from alerts.services import alert_resolve
+from alerts.resolution import alert_resolve
 from tests.alerts.helpers import fire
 from tests.alerts.receiver import Receiver
 
