@@ -164,6 +164,39 @@ def _deliver_inline(alert: Alert, *, kind: str) -> list[dict[str, Any]]:
     return deliveries
 
 
+def _add_to_runs(runs: list[dict[str, Any]], occ: Occurrences, *, told: bool) -> None:
+    """An untold occurrence like the last one (severity and message) extends that run."""
+    item = occ.item
+    last = runs[-1] if runs else None
+    if (
+        not told
+        and last is not None
+        and (
+            len(runs) >= MAX_RUNS
+            or (last["severity"] == item.severity.value and last["message"] == item.message)
+        )
+    ):
+        last.update(
+            count=last["count"] + occ.count,
+            last_seen=occ.last_seen.isoformat(),
+            severity=item.severity.value,
+            message=item.message,
+            metadata=item.metadata,
+        )
+        return
+    runs.append(
+        {
+            "count": occ.count,
+            "first_seen": occ.first_seen.isoformat(),
+            "last_seen": occ.last_seen.isoformat(),
+            "severity": item.severity.value,
+            "message": item.message,
+            "metadata": item.metadata,
+            "told_at": occ.last_seen.isoformat() if told else None,
+        }
+    )
+
+
 def alert_hold(occ: Occurrences) -> dict[str, Any]:
     """Count an occurrence of an alert the database could not take and deliver what the
     occurrence rule calls for now."""
@@ -186,35 +219,7 @@ def alert_hold(occ: Occurrences) -> dict[str, Any]:
     kind = occurrences_count(alert, occ, created=created, silence=None)
     if kind is not None:
         entry["deliveries"] += _deliver_inline(alert, kind=kind)
-    runs = entry["runs"]
-    last = runs[-1] if runs else None
-    if (
-        kind is None
-        and last is not None
-        and (
-            len(runs) >= MAX_RUNS
-            or (last["severity"] == item.severity.value and last["message"] == item.message)
-        )
-    ):
-        last.update(
-            count=last["count"] + 1,
-            last_seen=occ.last_seen.isoformat(),
-            severity=item.severity.value,
-            message=item.message,
-            metadata=item.metadata,
-        )
-    else:
-        runs.append(
-            {
-                "count": 1,
-                "first_seen": occ.first_seen.isoformat(),
-                "last_seen": occ.last_seen.isoformat(),
-                "severity": item.severity.value,
-                "message": item.message,
-                "metadata": item.metadata,
-                "told_at": occ.last_seen.isoformat() if kind is not None else None,
-            }
-        )
+    _add_to_runs(entry["runs"], occ, told=kind is not None)
     entry.update(rule=alert.rule, incident_id=alert.incident_id)
     _ledger_put(item.fingerprint, entry)
     return entry
