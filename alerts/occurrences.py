@@ -7,8 +7,9 @@ channels hear about it (new, worse than anything paged so far, never told, or st
 the repeat interval) and a critical alert opens an incident.
 
 `occurrences_count` is that rule on an alert in memory; `occurrences_store` applies it to the
-stored alert. Alerts held while the database was down (alerts.holding) use the same two
-functions: counted in memory then, stored occurrence by occurrence once the database is back.
+stored alert. Alerts held while the database was down (alerts.holding) go through the same two
+functions: counted in memory then, and stored in order once the database is back, so they end
+as the row the database would have had (tests/alerts/test_holding.py).
 """
 
 from __future__ import annotations
