@@ -101,9 +101,10 @@ chaos: $(SYNCED)  ## The fault run: 20,000 events through kills and restarts (CH
 # file-less development configuration so lint never depends on a local .env.
 LINT_ENV := DEBUG=true LOG_DIR= ENV_FILE=/dev/null
 
-lint: $(SYNCED)  ## ruff format check, ruff lint, mypy, migrations up to date
+lint: $(SYNCED)  ## ruff format check, ruff lint, import layers, mypy, migrations up to date
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(LINT_ENV) $(BIN)/mypy .
 	$(LINT_ENV) $(MANAGE) makemigrations --check --dry-run --no-input
 

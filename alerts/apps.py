@@ -8,4 +8,7 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts and incidents"
 
     def ready(self) -> None:
-        from alerts import checks  # noqa: F401 - registers the system checks
+        from alerts import (
+            checks,  # noqa: F401 - registers the system checks
+            tasks,  # noqa: F401 - registers the tasks notifications are enqueued to by name
+        )

@@ -16,6 +16,7 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
+from alerts.holding import alerts_store_held
 from alerts.metrics import (
     NotMeasured,
     Reachability,
@@ -29,8 +30,10 @@ from alerts.metrics import (
     requests_measure,
 )
 from alerts.models import OPEN_ALERT_STATUSES, Alert
+from alerts.occurrences import alert_fingerprint
+from alerts.resolution import alert_resolve
 from alerts.rules import INFRASTRUCTURE_RULES, METRIC_RULES, RuleOutcome, Snapshot
-from alerts.services import alert_fingerprint, alert_raise, alert_resolve
+from alerts.services import alert_raise
 from beo_automation.errors import ConflictError
 
 logger = structlog.get_logger("alerts.evaluation")
@@ -193,9 +196,7 @@ def alerts_evaluate(
     database = database_reachability()
     report.database_ok = database.ok
     if database.ok:
-        from alerts.unstored import alerts_store_unstored
-
-        report.held_stored = len(alerts_store_unstored())
+        report.held_stored = len(alerts_store_held())
     snapshot = snapshot_take(
         now=now,
         database=database,

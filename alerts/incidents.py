@@ -2,14 +2,14 @@
 
 Stages move only forward (detected → assessed → responding → communicating → resolved →
 postmortem → closed), each move recorded on the timeline with who, when and a note. The response
-time comes from the guide's severity table; an incident nobody acknowledged by then escalates with
-a critical "Incident response overdue" alert. Critical and high incidents close only through a
-written post-mortem; a template pre-filled from the timeline is offered.
+time comes from the guide's severity table; an incident nobody acknowledged by then escalates
+(alerts.escalation) with a critical "Incident response overdue" alert, resolved here when it is
+acknowledged. Critical and high incidents close only through a written post-mortem
+(alerts.postmortem offers a template pre-filled from the timeline).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -30,17 +30,17 @@ from alerts.models import (
     TimelineEntry,
     TimelineKind,
 )
+from alerts.postmortem import duration_text, incident_postmortem_template, postmortem_problem
+from alerts.resolution import alert_resolve
 from beo_automation.errors import ConflictError, NotFoundError, ValidationError
 
 logger = structlog.get_logger("alerts.incidents")
 
-OVERDUE_ALERT = "Incident response overdue"
 OVERDUE_RULE = "incident_overdue"
-PLACEHOLDER = "_(to be written)_"
 MAX_TITLE = 200
 
 
-def _timeline(
+def incident_timeline_add(
     incident: Incident,
     *,
     kind: str,
@@ -105,7 +105,7 @@ def incident_create(
             response_due_at=now + RESPONSE_TIMES[parsed],
             updated_at=now,
         )
-        _timeline(
+        incident_timeline_add(
             incident,
             kind=TimelineKind.OPENED,
             text=(
@@ -128,7 +128,7 @@ def incident_create(
 
 def _attach(incident: Incident, alert: Alert, *, user: User | None, at: datetime) -> None:
     Alert.objects.filter(pk=alert.pk).update(incident=incident)
-    _timeline(
+    incident_timeline_add(
         incident,
         kind=TimelineKind.ALERT,
         text=f"Alert #{alert.pk} '{alert.name}' ({alert.severity}) attached: {alert.message}",
@@ -163,7 +163,7 @@ def incident_open_for_alert(*, alert: Alert, now: datetime) -> Incident:
         )
         alert.incident = incident
         Alert.objects.filter(pk=alert.pk).update(incident=incident)
-        _timeline(
+        incident_timeline_add(
             incident,
             kind=TimelineKind.OPENED,
             text=(
@@ -199,9 +199,11 @@ def incident_acknowledge_if_needed(
     late = now - incident.response_due_at
     text = "Acknowledged" + (f" via {via}" if via else "")
     if late > timedelta(0):
-        text += f", {_duration(late)} after the response time"
-    _timeline(incident, kind=TimelineKind.ACKNOWLEDGED, text=text + ".", user=user, at=now)
-    _resolve_overdue_alerts(incident, reason="Incident acknowledged.", now=now)
+        text += f", {duration_text(late)} after the response time"
+    incident_timeline_add(
+        incident, kind=TimelineKind.ACKNOWLEDGED, text=text + ".", user=user, at=now
+    )
+    incident_overdue_alerts_resolve(incident=incident, reason="Incident acknowledged.", now=now)
     return True
 
 
@@ -267,7 +269,7 @@ def incident_transition(
             incident_acknowledge_if_needed(
                 incident_id=incident.pk, user=user, now=now, via=f"moving to {target.value}"
             )
-        _timeline(
+        incident_timeline_add(
             incident,
             kind=TimelineKind.STAGE,
             text=note or f"Moved to {target.label}.",
@@ -277,7 +279,7 @@ def incident_transition(
             to_stage=target,
         )
         if postmortem is not None:
-            _timeline(
+            incident_timeline_add(
                 incident,
                 kind=TimelineKind.POSTMORTEM,
                 text="Post-mortem updated.",
@@ -301,9 +303,37 @@ def incident_add_note(
     if not text:
         raise ValidationError(details={"text": ["Write something."]})
     incident = _get(incident_id)
-    return _timeline(
+    return incident_timeline_add(
         incident, kind=TimelineKind.NOTE, text=text, user=user, at=now or timezone.now()
     )
+
+
+def incident_details_update(
+    *,
+    incident_id: int,
+    user: User | None,
+    description: str,
+    commander: User | None,
+    now: datetime | None = None,
+) -> Incident:
+    """Change the description and the commander; a new commander is noted on the timeline."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        incident = _get(incident_id, lock=True)
+        if incident.stage == Stage.CLOSED:
+            raise ConflictError("Incident is closed")
+        Incident.objects.filter(pk=incident.pk).update(
+            description=description, commander=commander, updated_at=now
+        )
+        if commander is not None and commander.pk != incident.commander_id:
+            incident_timeline_add(
+                incident,
+                kind=TimelineKind.NOTE,
+                text=f"Commander: {commander.get_username()}.",
+                user=user,
+                at=now,
+            )
+    return _get(incident_id)
 
 
 def incident_postmortem_update(
@@ -318,82 +348,14 @@ def incident_postmortem_update(
         if incident.stage == Stage.CLOSED:
             raise ConflictError("Incident is closed")
         Incident.objects.filter(pk=incident.pk).update(postmortem=text, updated_at=now)
-        _timeline(
+        incident_timeline_add(
             incident, kind=TimelineKind.POSTMORTEM, text="Post-mortem updated.", user=user, at=now
         )
     return _get(incident_id)
 
 
-def postmortem_problem(text: str) -> str | None:
-    """Why this post-mortem is not written yet, or None when it is."""
-    if not text.strip():
-        return "Write the post-mortem (summary, impact, root cause, resolution) before closing"
-    if PLACEHOLDER in text:
-        return (
-            f"The post-mortem still has unwritten sections marked {PLACEHOLDER}: write or "
-            "remove them before closing"
-        )
-    return None
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, _ = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def incident_postmortem_template(incident: Incident, *, now: datetime | None = None) -> str:
-    """A post-mortem draft: facts filled in from the incident and its timeline, the analysis
-    left to write."""
-    now = now or timezone.now()
-    fmt = "%Y-%m-%d %H:%M:%S %Z"
-
-    def since(at: datetime | None) -> str:
-        if at is None:
-            return "—"
-        return f"{at:{fmt}} (after {_duration(at - incident.detected_at)})"
-
-    commander = incident.commander.get_username() if incident.commander else "—"
-    lines = [
-        f"# Post-mortem: {incident.title} (incident #{incident.pk})",
-        "",
-        f"- Severity: {incident.severity}",
-        f"- Detected: {incident.detected_at:{fmt}}",
-        f"- Response due: {incident.response_due_at:{fmt}}",
-        f"- Acknowledged: {since(incident.acknowledged_at)}",
-        f"- Escalated: {since(incident.escalated_at)}",
-        f"- Resolved: {since(incident.resolved_at or now)}",
-        f"- Commander: {commander}",
-        "",
-        "## Summary",
-        PLACEHOLDER,
-        "",
-        "## Impact",
-        PLACEHOLDER,
-        "",
-        "## Timeline",
-    ]
-    for entry in incident.timeline.select_related("actor").order_by("at", "id"):
-        lines.append(f"- {entry.at:{fmt}} — {entry.actor_name} — {entry.text}")
-    alerts = list(incident.alerts.order_by("first_seen", "id"))
-    if alerts:
-        lines += ["", "## Alerts"]
-        lines += [
-            f"- #{a.pk} {a.name} ({a.severity}, {a.status}): {a.occurrences} occurrence(s), "
-            f"first {a.first_seen:{fmt}}, last {a.last_seen:{fmt}}"
-            for a in alerts
-        ]
-    for section in ("Root cause", "Resolution", "Action items", "Lessons learned"):
-        lines += ["", f"## {section}", PLACEHOLDER]
-    return "\n".join(lines) + "\n"
-
-
-def _resolve_overdue_alerts(incident: Incident, *, reason: str, now: datetime) -> int:
-    from alerts.services import alert_resolve
-
+def incident_overdue_alerts_resolve(*, incident: Incident, reason: str, now: datetime) -> int:
+    """Resolve the "response overdue" alerts of `incident`; how many were still open."""
     resolved = 0
     for alert_id in Alert.objects.filter(
         rule=OVERDUE_RULE, incident=incident, status__in=OPEN_ALERT_STATUSES
@@ -404,78 +366,3 @@ def _resolve_overdue_alerts(incident: Incident, *, reason: str, now: datetime) -
         except ConflictError:
             continue  # resolved meanwhile
     return resolved
-
-
-@dataclasses.dataclass(frozen=True)
-class EscalationOutcome:
-    overdue: int
-    escalated: int
-    resolved: int
-
-
-def incidents_escalate(*, now: datetime | None = None) -> EscalationOutcome:
-    """Escalate every active incident nobody acknowledged by its response time: a critical
-    "Incident response overdue" alert (notified, repeated while it stays unacknowledged) and a
-    timeline entry the first time. Overdue alerts of incidents acknowledged since are resolved."""
-    from alerts.services import alert_raise
-
-    now = now or timezone.now()
-    overdue = list(
-        Incident.objects.filter(
-            acknowledged_at__isnull=True, response_due_at__lte=now, stage__in=ACTIVE_STAGES
-        ).order_by("response_due_at")
-    )
-    escalated = 0
-    for incident in overdue:
-        late = now - incident.response_due_at
-        allowed = RESPONSE_TIMES[Severity(incident.severity)]
-        with transaction.atomic():
-            first = (
-                Incident.objects.filter(pk=incident.pk, escalated_at__isnull=True).update(
-                    escalated_at=now, updated_at=now
-                )
-                == 1
-            )
-            alert_raise(
-                name=OVERDUE_ALERT,
-                severity=Severity.CRITICAL,
-                message=(
-                    f"Incident #{incident.pk} '{incident.title}' ({incident.severity}) was not "
-                    f"acknowledged within {_duration(allowed)}: due "
-                    f"{incident.response_due_at:%Y-%m-%d %H:%M %Z}, {_duration(late)} ago."
-                ),
-                metadata={
-                    "incident_id": incident.pk,
-                    "response_due_at": incident.response_due_at.isoformat(),
-                    "severity": incident.severity,
-                },
-                labels={"incident": str(incident.pk)},
-                rule=OVERDUE_RULE,
-                incident_id=incident.pk,
-                now=now,
-            )
-            if first:
-                escalated += 1
-                _timeline(
-                    incident,
-                    kind=TimelineKind.ESCALATED,
-                    text=(
-                        f"Escalated: not acknowledged within {_duration(allowed)}; critical "
-                        f"'{OVERDUE_ALERT}' alert raised and notified."
-                    ),
-                    user=None,
-                    at=now,
-                )
-                logger.error(
-                    "Incident response overdue", incident_id=incident.pk, late=_duration(late)
-                )
-    resolved = 0
-    stale = Incident.objects.filter(
-        alerts__rule=OVERDUE_RULE, alerts__status__in=OPEN_ALERT_STATUSES
-    ).distinct()
-    for incident in stale:
-        if incident.acknowledged_at is not None or not incident.is_active:
-            resolved += _resolve_overdue_alerts(
-                incident, reason="Incident acknowledged or no longer active.", now=now
-            )
-    return EscalationOutcome(overdue=len(overdue), escalated=escalated, resolved=resolved)

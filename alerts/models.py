@@ -37,6 +37,8 @@ class Severity(models.TextChoices):
 
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+# Longest alert name, and so longest silence name pattern.
+MAX_NAME = 200
 
 # The operations guide's incident response times.
 RESPONSE_TIMES = {
@@ -58,7 +60,7 @@ OPEN_ALERT_STATUSES = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 
 class Alert(models.Model):
     fingerprint = models.CharField(max_length=64, db_index=True)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=MAX_NAME)
     severity = models.CharField(max_length=10, choices=Severity.choices)
     status = models.CharField(
         max_length=12, choices=AlertStatus.choices, default=AlertStatus.FIRING
@@ -139,7 +141,7 @@ class Silence(models.Model):
         max_length=64, blank=True, default="", help_text="Silence exactly this alert."
     )
     name_pattern = models.CharField(
-        max_length=200,
+        max_length=MAX_NAME,
         blank=True,
         default="",
         help_text="Or every alert whose name matches: shell wildcards, case-insensitive "

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -46,6 +47,7 @@ NOTIFY_TYPES = {
 SENDING_TIMEOUT = timedelta(minutes=5)
 # A resolve notification waits this long for the firing one to the same channel to finish.
 RESOLVE_WAIT_SECONDS = 5.0
+DELIVER_TASK = "alerts.deliver_notification"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,8 +174,8 @@ def notifications_queue(
 
 def notifications_enqueue(ids: Iterable[int], *, countdown: float | None = None) -> None:
     """Send a delivery message per notification; deliver inline when the broker is down."""
-    from alerts.tasks import deliver_notification
-
+    # By name: the task (alerts.tasks) calls this module, not the other way round.
+    deliver_notification = current_app.tasks[DELIVER_TASK]
     for notification_id in ids:
         try:
             # retry=False: with the broker down, fail fast and deliver from here instead of
@@ -362,8 +364,6 @@ class TestResult:
 def notifications_send_test(*, requested_by: str, message: str = "") -> list[TestResult]:
     """Send a test notification to every configured channel now, one attempt each, and
     record it (without the database: send anyway and say it was not recorded)."""
-    from django.db import DatabaseError
-
     title = f"[TEST] beo-automation ({settings.ENVIRONMENT})"
     body = message or (
         f"Test notification requested by {requested_by or 'an operator'} at "

@@ -7,13 +7,13 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from alerts.notifications import notification_deliver, notifications_sweep
+from alerts.notifications import DELIVER_TASK, notification_deliver, notifications_sweep
 from alerts.runs import job_run
 
 
 @shared_task(
     bind=True,
-    name="alerts.deliver_notification",
+    name=DELIVER_TASK,
     ignore_result=True,
     acks_late=True,
     max_retries=None,  # attempts are counted (and capped) by the service, per notification
@@ -62,7 +62,7 @@ def evaluate_alerts() -> dict[str, Any]:
 @shared_task(name="alerts.escalate_incidents", ignore_result=True)
 def escalate_incidents() -> dict[str, Any]:
     """Beat, every minute: escalate incidents not acknowledged within their response time."""
-    from alerts.incidents import incidents_escalate
+    from alerts.escalation import incidents_escalate
 
     outcome = job_run(
         job="escalate_incidents",

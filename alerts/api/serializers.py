@@ -10,7 +10,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from alerts.incidents import incident_postmortem_template
 from alerts.models import (
     STAGE_ORDER,
     AlertStatus,
@@ -18,6 +17,7 @@ from alerts.models import (
     Severity,
     Stage,
 )
+from alerts.postmortem import incident_postmortem_template
 from beo_automation.fields import StringField
 from beo_automation.pagination import ListQuerySerializer, cursor_field, page_size_field
 

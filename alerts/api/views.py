@@ -24,8 +24,9 @@ from alerts.api.serializers import (
     IncidentTransitionSerializer,
 )
 from alerts.incidents import incident_acknowledge, incident_create, incident_transition
+from alerts.resolution import alert_resolve
 from alerts.selectors import alert_get, alert_list, incident_get, incident_list
-from alerts.services import alert_acknowledge, alert_resolve
+from alerts.services import alert_acknowledge
 from beo_automation.pagination import NewestFirst
 from beo_automation.schema import error_responses
 

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
-from alerts.incidents import PLACEHOLDER, incident_transition
+from alerts.incidents import incident_transition
 from alerts.models import (
     Alert,
     AlertStatus,
@@ -19,6 +19,7 @@ from alerts.models import (
     Stage,
 )
 from alerts.notifiers import configured_channels
+from alerts.postmortem import PLACEHOLDER
 from tests.alerts.helpers import critical_incident, fire
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +147,7 @@ def test_a_silence_without_a_target_is_refused_on_the_form(admin_client):
 
 
 def test_ending_a_silence_from_the_admin(admin_client):
-    from alerts.services import silence_create
+    from alerts.silences import silence_create
 
     silence = silence_create(name_pattern="*", ends_at=timezone.now() + timedelta(hours=1))
     action(admin_client, "/admin/alerts/silence/", "end_silences", [silence])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from alerts.incidents import PLACEHOLDER
 from alerts.models import Alert, AlertStatus, Incident
-from alerts.services import alert_resolve
+from alerts.postmortem import PLACEHOLDER
+from alerts.resolution import alert_resolve
 from tests.alerts.helpers import critical_incident, fire
 
 pytestmark = pytest.mark.django_db

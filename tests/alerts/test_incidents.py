@@ -7,15 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.incidents import (
-    OVERDUE_ALERT,
-    PLACEHOLDER,
-    incident_acknowledge,
-    incident_create,
-    incident_postmortem_template,
-    incident_transition,
-    incidents_escalate,
-)
+from alerts.escalation import OVERDUE_ALERT, incidents_escalate
+from alerts.incidents import incident_acknowledge, incident_create, incident_transition
 from alerts.models import (
     Alert,
     AlertStatus,
@@ -25,7 +18,9 @@ from alerts.models import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.services import alert_acknowledge, alert_raise, alert_resolve
+from alerts.postmortem import PLACEHOLDER, incident_postmortem_template
+from alerts.resolution import alert_resolve
+from alerts.services import alert_acknowledge, alert_raise
 from beo_automation.errors import ConflictError, ValidationError
 from tests.alerts.helpers import critical_incident, fire
 

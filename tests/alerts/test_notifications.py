@@ -18,7 +18,7 @@ from alerts.models import (
     NotificationStatus,
 )
 from alerts.notifications import notification_deliver, notifications_sweep
-from alerts.services import alert_resolve
+from alerts.resolution import alert_resolve
 from tests.alerts.helpers import fire
 from tests.alerts.receiver import Receiver
 
@@ -223,3 +223,13 @@ def test_a_channel_removed_from_the_settings_fails_its_pending_notifications(set
 
     assert outcome.status == "failed"
     assert "no longer configured" in Notification.objects.get().last_error
+
+
+def test_the_delivery_task_keeps_its_name_queued_messages_carry():
+    from celery import current_app
+
+    from alerts.notifications import DELIVER_TASK
+    from alerts.tasks import deliver_notification
+
+    assert deliver_notification.name == DELIVER_TASK == "alerts.deliver_notification"
+    assert current_app.tasks[DELIVER_TASK] is deliver_notification._get_current_object()

@@ -11,7 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus, Notification, NotificationKind
-from alerts.services import alert_acknowledge, alert_fingerprint, alert_raise, send_alert
+from alerts.occurrences import alert_fingerprint
+from alerts.services import alert_acknowledge, alert_raise, send_alert
 from beo_automation.errors import ValidationError
 from tests.logs import wait_for_line
 
@@ -191,7 +192,7 @@ def test_severity_is_case_insensitive():
 
 
 def test_a_new_occurrence_after_resolution_opens_a_new_alert(staff_user):
-    from alerts.services import alert_resolve
+    from alerts.resolution import alert_resolve
 
     first = send_alert(name="Flapping", severity="high", message="m")
     assert first is not None

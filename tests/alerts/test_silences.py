@@ -8,12 +8,9 @@ import pytest
 from django.utils import timezone
 
 from alerts.models import Alert, Notification
-from alerts.services import (
-    alert_fingerprint,
-    alert_raise,
-    silence_create,
-    silence_expire,
-)
+from alerts.occurrences import alert_fingerprint
+from alerts.services import alert_raise
+from alerts.silences import silence_create, silence_expire
 from beo_automation.errors import ConflictError, ValidationError
 from tests.alerts.helpers import fire
 

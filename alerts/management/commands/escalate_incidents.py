@@ -17,7 +17,7 @@ class Command(OperatorCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        from alerts.incidents import incidents_escalate
+        from alerts.escalation import incidents_escalate
         from alerts.runs import job_run
 
         outcome = job_run(
