@@ -26,23 +26,19 @@ from rest_framework.views import APIView
 
 from beo_automation.errors import ValidationError
 from beo_automation.schema import error_responses
-from events.api.list_cache import list_page_cached
 from events.api.pagination import NEWER, OLDER, Cursor, cursor_decode, cursor_encode, page_link
 from events.api.serializers import (
-    BULK_MAX_EVENTS,
     EventBulkResultSerializer,
     EventInputSerializer,
     EventListQuerySerializer,
     EventPageSerializer,
     EventSerializer,
-    event_already_valid,
     event_input_from,
     event_inputs_validate,
     event_representation,
     event_row,
-    events_already_valid,
 )
-from events.cache import GLOBAL
+from events.list_cache import GLOBAL, list_page_cached
 from events.models import Priority
 from events.selectors import (
     EventListFilters,
@@ -57,6 +53,7 @@ from events.services import (
     event_retry,
     request_fingerprint,
 )
+from events.submission import BULK_MAX_EVENTS, event_already_valid, events_already_valid
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Printable ASCII without spaces, as long as the column allows.
