@@ -53,8 +53,7 @@ def json_repaired(data: Any) -> Any:
         return None
     if isinstance(data, Mapping):
         return {
-            text_repaired(k) if isinstance(k, str) else k: json_repaired(v)
-            for k, v in data.items()
+            text_repaired(k) if isinstance(k, str) else k: json_repaired(v) for k, v in data.items()
         }
     if isinstance(data, list | tuple):
         return [json_repaired(v) for v in data]

@@ -14,9 +14,10 @@ Other databases (the embedded SQLite) use bulk_create.
 
 `event_insert` is `event.save(force_insert=True)` for one new event: the statement is composed
 once per process, and each value is prepared by its field's own pre_save/get_db_prep_save, as
-the ORM prepares it, and bound server-side. Under load the ORM's per-save query building was a
-sixth of an API worker's time. Event has no save() override and no model signals; a test
-compares the rows both write.
+the ORM prepares it, and bound server-side, because under load the ORM rebuilding the same
+query on every save was a large share of an API worker's time. Neither path calls save() or
+sends model signals: the system check in events/checks.py fails if Event gains a save()
+override or a save/init signal receiver. A test compares the rows both write.
 """
 
 from __future__ import annotations

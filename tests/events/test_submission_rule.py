@@ -104,7 +104,7 @@ def by_serializer(item: Any) -> EventInput | Refused:
 
 def by_service(item: Any) -> EventInput | Refused | None:
     """None: not an object with the submission's fields, which only the serializer can name."""
-    if type(item) is not dict or not FIELDS.issuperset(item) or not REQUIRED_FIELDS <= set(item):
+    if type(item) is not dict or not FIELDS.issuperset(item) or not set(item) >= REQUIRED_FIELDS:
         return None
     try:
         return event_input_validate(
