@@ -85,8 +85,9 @@ EventRow = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EventListFilters:
-    status: str | None = None
-    priority: int | None = None
+    # Any of these statuses / priorities (None: no filter).
+    status: tuple[str, ...] | None = None
+    priority: tuple[int, ...] | None = None
     type: str | None = None
     created_after: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive: consecutive ranges never overlap
@@ -121,9 +122,9 @@ def events_visible_to(*, viewer: AbstractBaseUser) -> QuerySet[Event]:
 
 def _filtered(queryset: QuerySet[Event], filters: EventListFilters) -> QuerySet[Event]:
     if filters.status is not None:
-        queryset = queryset.filter(status=filters.status)
+        queryset = queryset.filter(status__in=filters.status)
     if filters.priority is not None:
-        queryset = queryset.filter(priority=filters.priority)
+        queryset = queryset.filter(priority__in=filters.priority)
     if filters.type is not None:
         queryset = queryset.filter(type=filters.type)
     if filters.created_after is not None:

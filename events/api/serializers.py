@@ -26,7 +26,12 @@ from rest_framework import serializers
 
 from beo_automation.errors import PayloadTooLargeError, ValidationError
 from beo_automation.fields import StringField
-from beo_automation.pagination import ListQuerySerializer, cursor_field, page_size_field
+from beo_automation.pagination import (
+    ChoiceListField,
+    ListQuerySerializer,
+    cursor_field,
+    page_size_field,
+)
 from events.models import Event, Status
 from events.selectors import EVENT_API_FIELDS, EventRow
 from events.services import EventInput, event_input_validate
@@ -253,9 +258,11 @@ class EventBulkResultSerializer(serializers.Serializer):
 class EventListQuerySerializer(StrictFieldsMixin, ListQuerySerializer):
     """Query parameters of GET /api/events/; unknown ones are refused like unknown fields."""
 
-    status = serializers.ChoiceField(choices=STATUS_CHOICES, required=False)
-    priority = serializers.ChoiceField(choices=PRIORITY_CHOICES, required=False)
-    type = serializers.CharField(max_length=100, required=False)
+    status = ChoiceListField(choices=STATUS_CHOICES, help_text="Any of these statuses.")
+    priority = ChoiceListField(choices=PRIORITY_CHOICES, help_text="Any of these priorities.")
+    type = serializers.CharField(
+        max_length=TYPE_MAX_LENGTH, required=False, help_text="Exactly this type."
+    )
     created_after = serializers.DateTimeField(
         required=False, help_text="Events created at or after this time (ISO 8601)."
     )

@@ -39,7 +39,6 @@ from events.api.serializers import (
     event_row,
 )
 from events.list_cache import GLOBAL, list_page_cached
-from events.models import Priority
 from events.selectors import (
     EventListFilters,
     event_ensure_visible,
@@ -53,7 +52,12 @@ from events.services import (
     event_retry,
     request_fingerprint,
 )
-from events.submission import BULK_MAX_EVENTS, event_already_valid, events_already_valid
+from events.submission import (
+    BULK_MAX_EVENTS,
+    PRIORITIES,
+    event_already_valid,
+    events_already_valid,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Printable ASCII without spaces, as long as the column allows.
@@ -133,10 +137,10 @@ class EventListCreateView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         cursor = cursor_decode(params["cursor"]) if "cursor" in params else None
-        priority = params.get("priority")
+        status, priorities = params.get("status"), params.get("priority")
         filters = EventListFilters(
-            status=params.get("status"),
-            priority=int(Priority.from_name(priority)) if priority else None,
+            status=tuple(status) if status else None,
+            priority=tuple(int(PRIORITIES[p]) for p in priorities) if priorities else None,
             type=params.get("type"),
             created_after=params.get("created_after"),
             created_before=params.get("created_before"),
