@@ -1,6 +1,6 @@
 """The API's JSON renderer: DRF's JSONRenderer output, byte for byte, written by orjson where
-the two agree: a 1,000-event bulk response is about 300 KB of JSON, which orjson writes many
-times faster than the standard library's encoder.
+the two agree, because a 1,000-event bulk response is about 300 KB of JSON and orjson writes
+it far faster than the standard library's encoder.
 
 Everything orjson would write differently goes to DRF's renderer unchanged:
 - indented output (`Accept: application/json; indent=2`);

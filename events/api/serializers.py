@@ -7,8 +7,8 @@ size (413). A submission the rule already accepts skips the serializer (event_al
 
 Output: one representation for every endpoint, built by `event_representation` from the
 columns the selectors read. EventSerializer declares the same fields for the OpenAPI schema and
-renders through that function: DRF's per-field machinery costs an order of magnitude more per
-row, which a page of 500 events would feel.
+renders through that function, because DRF's per-field machinery, run for every row of a
+500-event page, would dominate the request.
 """
 
 from __future__ import annotations
