@@ -3,44 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from alerts.models import (
+    ACTIVE_STAGES,
     Alert,
+    AlertStatus,
     Incident,
     NotificationChannel,
-    Severity,
-    Stage,
     TimelineEntry,
 )
 from alerts.notifiers import configured_channels, invalid_channels
-from beo_automation.errors import NotFoundError, ValidationError
+from beo_automation.errors import NotFoundError
 
 
-def alert_list(*, status: str | None = None, severity: str | None = None) -> QuerySet[Alert]:
-    """Alerts newest first, filtered by status and/or severity (comma-separated lists)."""
+def alert_list(
+    *, status: Collection[str] | None = None, severity: Collection[str] | None = None
+) -> QuerySet[Alert]:
+    """Alerts newest first, with any of these statuses ("open": firing or acknowledged) and any
+    of these severities; the values were validated by the caller (AlertListQuerySerializer)."""
     qs = Alert.objects.select_related("acknowledged_by", "resolved_by").order_by("-id")
-    errors: dict[str, list[str]] = {}
     if status:
-        wanted = [s.strip() for s in status.split(",") if s.strip()]
-        if bad := [s for s in wanted if s not in {"firing", "acknowledged", "resolved", "open"}]:
-            errors["status"] = [
-                f"Unknown status {', '.join(bad)}: use firing, acknowledged, resolved or open."
-            ]
-        expanded = {"firing", "acknowledged"} if "open" in wanted else set()
-        qs = qs.filter(status__in=expanded | (set(wanted) - {"open"}))
+        wanted = set(status)
+        if "open" in wanted:
+            wanted = (wanted - {"open"}) | {AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED}
+        qs = qs.filter(status__in=wanted)
     if severity:
-        wanted = [s.strip().lower() for s in severity.split(",") if s.strip()]
-        if bad := [s for s in wanted if s not in Severity.values]:
-            errors["severity"] = [
-                f"Unknown severity {', '.join(bad)}: use {', '.join(Severity.values)}."
-            ]
-        qs = qs.filter(severity__in=wanted)
-    if errors:
-        raise ValidationError(details=errors)
+        qs = qs.filter(severity__in=severity)
     return qs
 
 
@@ -54,24 +47,20 @@ def alert_get(*, alert_id: int) -> Alert:
 
 
 def incident_list(
-    *, stage: str | None = None, severity: str | None = None, active: bool | None = None
+    *,
+    stage: Collection[str] | None = None,
+    severity: Collection[str] | None = None,
+    active: bool | None = None,
 ) -> QuerySet[Incident]:
+    """Incidents newest first, in any of these stages and severities (validated by the caller,
+    IncidentListQuerySerializer); `active`: not yet resolved (True) or resolved (False)."""
     qs = Incident.objects.select_related("commander").order_by("-id")
-    errors: dict[str, list[str]] = {}
     if stage:
-        if stage not in Stage.values:
-            errors["stage"] = [f"Must be one of: {', '.join(Stage.values)}."]
-        qs = qs.filter(stage=stage)
+        qs = qs.filter(stage__in=stage)
     if severity:
-        if severity not in Severity.values:
-            errors["severity"] = [f"Must be one of: {', '.join(Severity.values)}."]
-        qs = qs.filter(severity=severity)
+        qs = qs.filter(severity__in=severity)
     if active is not None:
-        from alerts.models import ACTIVE_STAGES
-
         qs = qs.filter(stage__in=ACTIVE_STAGES) if active else qs.exclude(stage__in=ACTIVE_STAGES)
-    if errors:
-        raise ValidationError(details=errors)
     return qs
 
 

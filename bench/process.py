@@ -165,7 +165,7 @@ def measure_pipeline(*, owner: Any, count: int) -> dict[str, Any]:
     from django.db.models import Max
     from django.utils import timezone
 
-    from events.dispatch import BACKSTOP_KEY, DOORBELL_KEY, events_enqueue
+    from events.doorbell import BACKSTOP_KEY, DOORBELL_KEY, events_enqueue
     from events.models import Event, Priority, Status
 
     now = timezone.now()

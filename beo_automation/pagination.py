@@ -1,8 +1,12 @@
-"""What every list endpoint takes: a cursor from a previous page and a page size, one rule.
+"""What every list endpoint takes, one rule each: a cursor from a previous page, a page size,
+and filters whose multi-valued ones are comma lists.
 
 List query serializers derive from ListQuerySerializer (a blank parameter is a 400) and declare
 `cursor = cursor_field()` and `page_size = page_size_field()`, so an out-of-range or non-
 numeric page size is a 400 (`details.page_size`) on every list, and the schema documents both.
+A filter on a set of values is a ChoiceListField: `?status=failed,cancelled` means either,
+each value must be one of the choices (else a 400 naming them), and the schema says so
+(an array parameter with `style: form, explode: false`, beo_automation.schema).
 Lists served by DRF's CursorPagination use NewestFirst, which takes the validated page size and
 answers a tampered cursor as the events list does: 400 with `details.cursor`.
 """
@@ -10,9 +14,10 @@ answers a tampered cursor as the events list does: 400 with `details.cursor`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
@@ -44,6 +49,61 @@ def cursor_field() -> serializers.CharField:
 
 
 BLANK_PARAMETER = "This parameter may not be blank: leave it out instead."
+
+
+def _shown(values: Sequence[str], limit: int = 3, width: int = 30) -> str:
+    # Echo a few of what was sent, cut short: a query string can be kilobytes long.
+    shown = [v if len(v) <= width else v[: width - 1] + "…" for v in values[:limit]]
+    return ", ".join(shown) + (", …" if len(values) > limit else "")
+
+
+class ChoiceListField(serializers.Field):
+    """A comma-separated list of allowed values, `?status=failed,cancelled`; validated to a
+    list without repeats, in the order given. Spaces around a value are ignored; an empty item
+    (`a,,b`, `a,`) is a 400 like a blank parameter."""
+
+    default_error_messages = {
+        "not_a_string": "Must be a string.",
+        "empty_item": "Empty item: separate values with single commas.",
+        "unknown": "Unknown {name} {values}: use one or more of {allowed}, comma-separated.",
+    }
+
+    def __init__(self, *, choices: Sequence[str], **kwargs: Any) -> None:
+        self.choices = tuple(choices)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        items = list(dict.fromkeys(item.strip() for item in data.split(",")))
+        if "" in items:
+            self.fail("empty_item")
+        if unknown := [item for item in items if item not in self.choices]:
+            self.fail(
+                "unknown",
+                name=self.field_name,
+                values=_shown(unknown),
+                allowed=", ".join(self.choices),
+            )
+        return items
+
+    def to_representation(self, value: Any) -> Any:
+        return ",".join(value)
+
+
+class ChoiceListFieldSchema(OpenApiSerializerFieldExtension):
+    """ChoiceListField in the schema: an array of its choices (serialised as a comma list)."""
+
+    target_class = ChoiceListField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        field = self.target
+        return {
+            "type": "array",
+            "items": {"type": "string", "enum": list(field.choices)},
+            "minItems": 1,
+        }
 
 
 class ListQuerySerializer(serializers.Serializer):

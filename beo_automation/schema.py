@@ -21,7 +21,7 @@ from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -88,6 +88,15 @@ def error_responses(*codes: int | tuple[int, str]) -> dict[int, OpenApiResponse]
 
 
 class EnvelopeAutoSchema(AutoSchema):
+    def _process_override_parameters(self, direction: Any = "request") -> Any:
+        parameters = super()._process_override_parameters(direction)
+        for (_, location), parameter in parameters.items():
+            # Every multi-valued query filter is a comma list (beo_automation.pagination).
+            if location == OpenApiParameter.QUERY and parameter["schema"].get("type") == "array":
+                parameter["style"] = "form"
+                parameter["explode"] = False
+        return parameters
+
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
         schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
         if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):

@@ -112,7 +112,8 @@ class Event(EventFields):
             # Archival: completed events older than a cutoff.
             models.Index(fields=["status", "created_at"], name="event_status_created_idx"),
             # The admin's search by type and type prefix (LIKE 'beo.%'); pattern ops so the
-            # prefix match can use it whatever the database collation. About 5 % on inserts.
+            # prefix match can use it whatever the database collation. It costs every insert
+            # one more index entry.
             models.Index(
                 fields=["type"], name="event_type_prefix_idx", opclasses=["varchar_pattern_ops"]
             ),

@@ -32,9 +32,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from psycopg import sql
 
-from events.cache import events_changed
-from events.dispatch import events_doorbell_answered, events_enqueue
+from events.doorbell import events_doorbell_answered, events_enqueue
 from events.handlers import registry
+from events.list_cache import events_changed
 from events.models import Event, Status, Subscription
 from events.webhooks import subscriptions_active, subscriptions_matching, webhooks_deliver
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from beo_automation.errors import NotFoundError
 from events.models import Event, Priority, Status
+
+# An event id as staff type it: 123 or #123.
+EVENT_ID_TERM = re.compile(r"^#?(\d{1,18})$")
+# A username search term matching more users than this is too vague to narrow events by owner.
+OWNER_MATCH_LIMIT = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +85,9 @@ EventRow = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EventListFilters:
-    status: str | None = None
-    priority: int | None = None
+    # Any of these statuses / priorities (None: no filter).
+    status: tuple[str, ...] | None = None
+    priority: tuple[int, ...] | None = None
     type: str | None = None
     created_after: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive: consecutive ranges never overlap
@@ -114,9 +122,9 @@ def events_visible_to(*, viewer: AbstractBaseUser) -> QuerySet[Event]:
 
 def _filtered(queryset: QuerySet[Event], filters: EventListFilters) -> QuerySet[Event]:
     if filters.status is not None:
-        queryset = queryset.filter(status=filters.status)
+        queryset = queryset.filter(status__in=filters.status)
     if filters.priority is not None:
-        queryset = queryset.filter(priority=filters.priority)
+        queryset = queryset.filter(priority__in=filters.priority)
     if filters.type is not None:
         queryset = queryset.filter(type=filters.type)
     if filters.created_after is not None:
@@ -189,3 +197,38 @@ def event_ensure_visible(*, viewer: AbstractBaseUser, event_id: int) -> None:
     """NotFoundError("Event") unless the viewer may see (and so act on) this event."""
     if not events_visible_to(viewer=viewer).filter(pk=event_id).exists():
         raise NotFoundError("Event")
+
+
+# --- Staff search (the admin's changelists) ------------------------------------------------------
+
+
+def events_search(*, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+    """Live or archived events matching a staff search: an id (123 or #123), the beginning of
+    the type, or part of the owner's username. Each branch has an index (primary key, type,
+    owner); a substring search on type would read the whole table."""
+    term = term.strip()
+    if not term:
+        return queryset
+    # A number is an id (types are never just digits); anything else a type prefix.
+    if match := EVENT_ID_TERM.fullmatch(term):
+        condition = Q(pk=int(match[1]))
+    else:
+        condition = Q(type__startswith=term)
+    owners = list(
+        get_user_model()
+        .objects.filter(username__icontains=term)
+        .values_list("pk", flat=True)[: OWNER_MATCH_LIMIT + 1]
+    )
+    if owners and len(owners) <= OWNER_MATCH_LIMIT:
+        condition |= Q(owner_id__in=owners)
+    return queryset.filter(condition)
+
+
+def webhook_deliveries_search(*, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+    """Deliveries of an event (123 or #123), or the one with this webhook-id (msg_…)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    if match := EVENT_ID_TERM.fullmatch(term):
+        return queryset.filter(event_id=int(match[1]))
+    return queryset.filter(webhook_id=term)

@@ -11,14 +11,14 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from beo_automation.errors import (
@@ -29,13 +29,19 @@ from beo_automation.errors import (
     ValidationError,
 )
 from events.bulk_insert import event_insert, events_insert_like
-from events.cache import events_changed
-from events.dispatch import events_submitted
+from events.doorbell import events_submitted
+from events.list_cache import events_changed
 from events.models import Event, Priority, Status
 from events.selectors import EVENT_API_FIELDS, EventRow
-
-TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-TYPE_RULE = "1-100 characters: letters, digits and . _ : -"
+from events.submission import (
+    PAYLOAD_MESSAGE,
+    PRIORITIES,
+    PRIORITY_MESSAGE,
+    TYPE_MESSAGE,
+    payload_valid,
+    priority_valid,
+    type_valid,
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,8 +56,8 @@ class EventInput:
     payload_json: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
-# json.dumps with any non-default option builds a new encoder per call: reusing one halves the
-# cost of encoding a small payload, paid 1,000 times by a bulk request.
+# json.dumps with any non-default option builds a new encoder per call; a bulk request encodes
+# 1,000 payloads, so one encoder is built once and reused.
 _PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 # A JSON-escaped NUL character (\u0000) whose backslash is not itself escaped.
@@ -85,17 +91,24 @@ def payload_size(payload: Mapping[str, Any]) -> int:
     return len(payload_encode(payload))
 
 
-def event_input_validate(*, type: str, payload: Any, priority: str | int | Priority) -> EventInput:
-    """Validate one event's fields the same way for every entry point (API, admin, scripts)."""
+def event_input_validate(*, type: Any, payload: Any, priority: Any) -> EventInput:
+    """Validate one event's fields the same way for every entry point (API, admin, scripts):
+    the rule of events.submission, then payload_encode and the size limit (413).
+
+    `priority` is a name ("high") or a Priority; a bare number is refused like any other
+    non-string, as the API refuses it.
+    """
     errors: dict[str, list[str]] = {}
-    if not isinstance(type, str) or not TYPE_PATTERN.fullmatch(type):
-        errors["type"] = [f"Must be {TYPE_RULE}."]
-    if not isinstance(payload, dict):
-        errors["payload"] = ["Must be a JSON object."]
-    try:
-        resolved = Priority.from_name(priority) if isinstance(priority, str) else Priority(priority)
-    except (KeyError, ValueError):
-        errors["priority"] = ["Must be one of: low, normal, high, urgent."]
+    if not type_valid(type):
+        errors["type"] = [TYPE_MESSAGE]
+    if not payload_valid(payload):
+        errors["payload"] = [PAYLOAD_MESSAGE]
+    if isinstance(priority, Priority):
+        resolved = priority
+    elif priority_valid(priority):
+        resolved = PRIORITIES[priority]
+    else:
+        errors["priority"] = [PRIORITY_MESSAGE]
     if errors:
         raise ValidationError(details=errors)
     encoded = payload_encode(payload)
@@ -243,3 +256,65 @@ def event_cancel(*, event_id: int) -> Event:
     event = Event.objects.get(pk=event_id)
     events_changed(owner_ids=[event.owner_id])
     return event
+
+
+# An action on selected events handles at most this many per call; the rest on the next.
+ACTION_LIMIT = 1000
+
+EventAction = Literal["retry", "cancel"]
+# What each action needs: the state it applies to, the service that applies it.
+EVENT_ACTIONS: dict[EventAction, tuple[Status, Callable[..., Event]]] = {
+    "retry": (Status.FAILED, event_retry),
+    "cancel": (Status.PENDING, event_cancel),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EventsActionOutcome:
+    action: EventAction
+    eligible: Status
+    changed: list[Event]
+    # Selected but in another state, counted before acting (None: not counted).
+    ineligible: int | None
+    # Eligible when selected, changed by someone else before this call reached them.
+    raced: int
+    failed: list[tuple[int, str]]
+    truncated: bool
+
+
+def events_action_apply(
+    *, action: EventAction, selection: QuerySet[Event], count_ineligible: bool = True
+) -> EventsActionOutcome:
+    """Retry or cancel the selected events that are in the state the action applies to (up
+    to ACTION_LIMIT, newest first), each through event_retry/event_cancel.
+
+    `count_ineligible=False` skips counting the rest of the selection: over a huge filter
+    ("select all") that count would read the whole table.
+    """
+    eligible, service = EVENT_ACTIONS[action]
+    # Counted before acting: afterwards the acted-on events are no longer in that state.
+    ineligible = selection.exclude(status=eligible).count() if count_ineligible else None
+    ids = list(
+        selection.filter(status=eligible)
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)[: ACTION_LIMIT + 1]
+    )
+    changed: list[Event] = []
+    failed: list[tuple[int, str]] = []
+    raced = 0
+    for event_id in ids[:ACTION_LIMIT]:
+        try:
+            changed.append(service(event_id=event_id))
+        except (ConflictError, NotFoundError):
+            raced += 1  # its state changed since it was selected
+        except AppError as exc:
+            failed.append((event_id, exc.message))
+    return EventsActionOutcome(
+        action=action,
+        eligible=eligible,
+        changed=changed,
+        ineligible=ineligible,
+        raced=raced,
+        failed=failed,
+        truncated=len(ids) > ACTION_LIMIT,
+    )

@@ -19,7 +19,12 @@ from alerts.models import (
 )
 from alerts.postmortem import incident_postmortem_template
 from beo_automation.fields import StringField
-from beo_automation.pagination import ListQuerySerializer, cursor_field, page_size_field
+from beo_automation.pagination import (
+    ChoiceListField,
+    ListQuerySerializer,
+    cursor_field,
+    page_size_field,
+)
 
 SEVERITIES = list(Severity.values)
 
@@ -86,16 +91,11 @@ class AlertSerializer(serializers.Serializer):
 
 
 class AlertListQuerySerializer(ListQuerySerializer):
-    status = serializers.CharField(
-        required=False,
-        help_text=(
-            "firing, acknowledged, resolved or open (firing + acknowledged); comma-separated "
-            "for several."
-        ),
+    status = ChoiceListField(
+        choices=[*AlertStatus.values, "open"],
+        help_text="Any of these statuses; open means firing or acknowledged.",
     )
-    severity = serializers.CharField(
-        required=False, help_text="low, medium, high, critical; comma-separated for several."
-    )
+    severity = ChoiceListField(choices=SEVERITIES, help_text="Any of these severities.")
     cursor = cursor_field()
     page_size = page_size_field()
 
@@ -176,8 +176,8 @@ class IncidentCreateSerializer(StrictSerializer):
 
 
 class IncidentListQuerySerializer(ListQuerySerializer):
-    stage = serializers.ChoiceField(choices=STAGE_ORDER, required=False)
-    severity = serializers.ChoiceField(choices=SEVERITIES, required=False)
+    stage = ChoiceListField(choices=STAGE_ORDER, help_text="Any of these stages.")
+    severity = ChoiceListField(choices=SEVERITIES, help_text="Any of these severities.")
     active = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="true: not yet resolved."
     )

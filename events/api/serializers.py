@@ -1,13 +1,14 @@
 """What the events API accepts and returns.
 
-Input is validated by DRF serializers (per-field messages in the error envelope's `details`),
-then by events.services.event_input_validate, the rule every entry point shares (type pattern,
-payload size → 413).
+Input: EventInputSerializer declares the fields of events.submission and validates each with
+that module's predicates, adding DRF's per-field messages for the error envelope's `details`;
+then events.services.event_input_validate applies the same rule and the payload's encoding and
+size (413). A submission the rule already accepts skips the serializer (event_already_valid).
 
 Output: one representation for every endpoint, built by `event_representation` from the
 columns the selectors read. EventSerializer declares the same fields for the OpenAPI schema and
-renders through that function: DRF's per-field machinery costs an order of magnitude more per
-row, which a page of 500 events would feel.
+renders through that function, because DRF's per-field machinery, run for every row of a
+500-event page, would dominate the request.
 """
 
 from __future__ import annotations
@@ -18,21 +19,38 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.utils.deconstruct import deconstructible
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from beo_automation.errors import PayloadTooLargeError, ValidationError
 from beo_automation.fields import StringField
-from beo_automation.pagination import ListQuerySerializer, cursor_field, page_size_field
-from events.models import Event, Priority, Status
+from beo_automation.pagination import (
+    ChoiceListField,
+    ListQuerySerializer,
+    cursor_field,
+    page_size_field,
+)
+from events.models import Event, Status
 from events.selectors import EVENT_API_FIELDS, EventRow
-from events.services import TYPE_PATTERN, TYPE_RULE, EventInput, event_input_validate
+from events.services import EventInput, event_input_validate
+from events.submission import (
+    PAYLOAD_MESSAGE,
+    PRIORITIES,
+    PRIORITY_DEFAULT,
+    TYPE_MAX_LENGTH,
+    TYPE_MESSAGE,
+    TYPE_PATTERN,
+    TYPE_RULE,
+    payload_valid,
+    priority_valid,
+    type_valid,
+)
 
-PRIORITY_NAMES: dict[int, str] = {int(p.value): str(p.label) for p in Priority}
-PRIORITY_CHOICES = [str(p.label) for p in Priority]
+PRIORITY_NAMES: dict[int, str] = {int(p.value): name for name, p in PRIORITIES.items()}
+PRIORITY_CHOICES = list(PRIORITIES)
 STATUS_CHOICES = [str(s.value) for s in Status]
-BULK_MAX_EVENTS = 1000
 
 
 class StrictFieldsMixin(serializers.Serializer):
@@ -60,10 +78,10 @@ class StrictFieldsMixin(serializers.Serializer):
 class JSONObjectField(serializers.Field):
     """Any JSON object (already parsed by the JSON parser); arrays, strings, numbers refused."""
 
-    default_error_messages = {"not_an_object": "Must be a JSON object."}
+    default_error_messages = {"not_an_object": PAYLOAD_MESSAGE}
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
+        if not payload_valid(data):
             self.fail("not_an_object")
         return data
 
@@ -71,64 +89,47 @@ class JSONObjectField(serializers.Field):
         return value
 
 
+@deconstructible
+class TypeValidator(RegexValidator):
+    """events.submission.type_valid, as a RegexValidator so the schema shows the pattern
+    (RegexValidator itself searches: `$` would let a trailing newline through)."""
+
+    def __init__(self) -> None:
+        super().__init__(TYPE_PATTERN, message=TYPE_MESSAGE)
+
+    def __call__(self, value: Any) -> None:
+        if not type_valid(value):
+            raise serializers.ValidationError(self.message, code=self.code)
+
+
+class PriorityField(serializers.ChoiceField):
+    """A priority name, as a JSON string: DRF's ChoiceField would look up `str(data)`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=PRIORITY_CHOICES, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not priority_valid(data):
+            self.fail("invalid_choice", input=data)
+        return data
+
+
 class EventInputSerializer(StrictFieldsMixin):
-    """An event to submit. Fields not listed here are refused."""
+    """An event to submit (events.submission). Fields not listed here are refused."""
 
     type = StringField(
-        max_length=100,
+        max_length=TYPE_MAX_LENGTH,
         trim_whitespace=False,
-        validators=[RegexValidator(TYPE_PATTERN, message=f"Must be {TYPE_RULE}.")],
+        validators=[TypeValidator()],
         help_text=f"Event type, {TYPE_RULE}; e.g. `beo.created`.",
     )
     payload = JSONObjectField(
         help_text="A JSON object, at most EVENT_PAYLOAD_MAX_BYTES (default 64 KiB) serialised."
     )
-    priority = serializers.ChoiceField(
-        choices=PRIORITY_CHOICES,
-        default=str(Priority.NORMAL.label),
+    priority = PriorityField(
+        default=PRIORITY_DEFAULT,
         help_text="Processing order: urgent > high > normal > low. Default normal.",
     )
-
-
-_INPUT_FIELDS = frozenset({"type", "payload", "priority"})
-_PRIORITY_NAMES = frozenset(PRIORITY_CHOICES)
-
-
-def event_already_valid(item: Any) -> dict[str, Any] | None:
-    """An event object as EventInputSerializer would return it, when it is already in that
-    exact form; None otherwise (then the serializer runs, with its messages).
-
-    DRF's per-field machinery costs more than the rest of validating an event; well-formed
-    submissions — nearly all of them — skip it. Anything DRF would coerce or refuse falls back.
-    """
-    if not isinstance(item, dict) or not _INPUT_FIELDS.issuperset(item):
-        return None
-    kind, payload = item.get("type"), item.get("payload")
-    priority = item.get("priority", "normal")
-    if not (
-        type(kind) is str
-        and TYPE_PATTERN.fullmatch(kind)
-        and type(payload) is dict
-        and type(priority) is str
-        and priority in _PRIORITY_NAMES
-    ):
-        return None
-    return {"type": kind, "payload": payload, "priority": priority}
-
-
-def events_already_valid(data: Any) -> list[dict[str, Any]] | None:
-    """A bulk body's items as EventInputSerializer(many=True) would return them, when every
-    item is event_already_valid; None otherwise. On a 1,000-event request DRF's per-field
-    machinery was the largest cost."""
-    if not isinstance(data, list) or not 0 < len(data) <= BULK_MAX_EVENTS:
-        return None
-    items: list[dict[str, Any]] = []
-    for item in data:
-        valid = event_already_valid(item)
-        if valid is None:
-            return None
-        items.append(valid)
-    return items
 
 
 def event_input_from(data: Mapping[str, Any]) -> EventInput:
@@ -257,9 +258,11 @@ class EventBulkResultSerializer(serializers.Serializer):
 class EventListQuerySerializer(StrictFieldsMixin, ListQuerySerializer):
     """Query parameters of GET /api/events/; unknown ones are refused like unknown fields."""
 
-    status = serializers.ChoiceField(choices=STATUS_CHOICES, required=False)
-    priority = serializers.ChoiceField(choices=PRIORITY_CHOICES, required=False)
-    type = serializers.CharField(max_length=100, required=False)
+    status = ChoiceListField(choices=STATUS_CHOICES, help_text="Any of these statuses.")
+    priority = ChoiceListField(choices=PRIORITY_CHOICES, help_text="Any of these priorities.")
+    type = serializers.CharField(
+        max_length=TYPE_MAX_LENGTH, required=False, help_text="Exactly this type."
+    )
     created_after = serializers.DateTimeField(
         required=False, help_text="Events created at or after this time (ISO 8601)."
     )

@@ -26,24 +26,19 @@ from rest_framework.views import APIView
 
 from beo_automation.errors import ValidationError
 from beo_automation.schema import error_responses
-from events.api.list_cache import list_page_cached
 from events.api.pagination import NEWER, OLDER, Cursor, cursor_decode, cursor_encode, page_link
 from events.api.serializers import (
-    BULK_MAX_EVENTS,
     EventBulkResultSerializer,
     EventInputSerializer,
     EventListQuerySerializer,
     EventPageSerializer,
     EventSerializer,
-    event_already_valid,
     event_input_from,
     event_inputs_validate,
     event_representation,
     event_row,
-    events_already_valid,
 )
-from events.cache import GLOBAL
-from events.models import Priority
+from events.list_cache import GLOBAL, list_page_cached
 from events.selectors import (
     EventListFilters,
     event_ensure_visible,
@@ -56,6 +51,12 @@ from events.services import (
     event_create,
     event_retry,
     request_fingerprint,
+)
+from events.submission import (
+    BULK_MAX_EVENTS,
+    PRIORITIES,
+    event_already_valid,
+    events_already_valid,
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -136,10 +137,10 @@ class EventListCreateView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         cursor = cursor_decode(params["cursor"]) if "cursor" in params else None
-        priority = params.get("priority")
+        status, priorities = params.get("status"), params.get("priority")
         filters = EventListFilters(
-            status=params.get("status"),
-            priority=int(Priority.from_name(priority)) if priority else None,
+            status=tuple(status) if status else None,
+            priority=tuple(int(PRIORITIES[p]) for p in priorities) if priorities else None,
             type=params.get("type"),
             created_after=params.get("created_after"),
             created_before=params.get("created_before"),

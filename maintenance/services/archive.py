@@ -33,7 +33,7 @@ from django.utils import timezone
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from events.cache import events_changed
+from events.list_cache import events_changed
 from events.models import Event, EventArchive, Status
 from maintenance.errors import MaintenanceError
 from maintenance.services.database import is_postgres

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from events.admin import EstimatedCountPaginator
+from events.admin.big_table import EstimatedCountPaginator
 from events.models import Event, Priority, Status, WebhookDelivery
 from tests.factories import EventFactory, SubscriptionFactory
 

@@ -18,9 +18,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from events.cache import GLOBAL, events_list_version
-from events.dispatch import BACKSTOP_KEY, DOORBELL_KEY, events_doorbell_answered
+from events.doorbell import BACKSTOP_KEY, DOORBELL_KEY, events_doorbell_answered
 from events.handlers import registry
+from events.list_cache import GLOBAL, events_list_version
 from events.models import Event
 from events.pipeline import events_process_available, events_sweep
 from events.services import EventInput, event_create

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from events.dispatch import BACKSTOP_KEY, DOORBELL_KEY
+from events.doorbell import BACKSTOP_KEY, DOORBELL_KEY
 from events.models import Event, Status
 from tests.events.workers import wait_for, worker_process
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from events.api.serializers import event_already_valid
 from events.services import event_input_validate
+from events.submission import event_already_valid
 from tests.hostile.conftest import error_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_cache")]

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from events.cache import events_list_version
+from events.list_cache import events_list_version
 from events.models import Event, EventArchive, Status
 from events.services import EventInput, event_create
 from maintenance.models import MaintenanceRun, Outcome

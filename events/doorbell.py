@@ -31,9 +31,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from events.cache import events_changed, events_new_versions
+from events.list_cache import events_changed, events_new_versions
 
-logger = structlog.get_logger("events.dispatch")
+logger = structlog.get_logger("events.doorbell")
 
 DOORBELL_KEY = "events:doorbell"
 # Set while a backstop doorbell is due (see the module docstring).
