@@ -13,7 +13,7 @@
   beo_automation.ratelimit) in one atomic call, where django-ratelimit's add() then incr() take
   two round trips on every API request.
 - `set_many_and_add_first` does the writes an API create makes after its commit (the list
-  versions, then the doorbell flag or else its backstop, events.dispatch.events_submitted) in one
+  versions, then the doorbell flag or else its backstop, events.doorbell.events_submitted) in one
   round trip.
 
 Everything else — serialisation, key prefixes, timeouts, the read/write server split — is

@@ -428,7 +428,7 @@ if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
 # Seconds a user's cached list page lives; a write to their events makes it unreachable at
-# once (events.cache versions), so this only bounds memory. 0 turns list caching off.
+# once (events.list_cache versions), so this only bounds memory. 0 turns list caching off.
 EVENT_LIST_CACHE_TTL = env.int("EVENT_LIST_CACHE_TTL", default=30)
 
 # --- Events -----------------------------------------------------------------------------------
@@ -450,7 +450,7 @@ EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=200)
 EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
 # Faults: a ring that finds a doorbell already waiting arms one delayed doorbell due this many
 # seconds later (one per period): a doorbell lost after its flag was set (a web worker killed
-# in between) delays events by at most this long (events/dispatch.py).
+# in between) delays events by at most this long (events/doorbell.py).
 EVENT_DOORBELL_BACKSTOP = env.int("EVENT_DOORBELL_BACKSTOP", default=2)
 if EVENT_DOORBELL_BACKSTOP < 1:
     raise ImproperlyConfigured("EVENT_DOORBELL_BACKSTOP must be at least 1 second.")
