@@ -20,11 +20,8 @@ from alerts.metrics import (
     NotMeasured,
     Reachability,
     broker_reachability,
-    cpu_measure,
     database_reachability,
     db_connections_measure,
-    disks_measure,
-    memory_measure,
     queue_measure,
     requests_measure,
 )
@@ -32,6 +29,7 @@ from alerts.models import OPEN_ALERT_STATUSES, Alert
 from alerts.rules import INFRASTRUCTURE_RULES, METRIC_RULES, RuleOutcome, Snapshot
 from alerts.services import alert_fingerprint, alert_raise, alert_resolve
 from beo_automation.errors import ConflictError
+from beo_automation.metrics.resources import cpu_measure, disks_measure, memory_measure
 
 logger = structlog.get_logger("alerts.evaluation")
 

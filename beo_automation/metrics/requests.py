@@ -39,7 +39,7 @@ from django.conf import settings
 
 from alerts.redis_client import alerts_key, redis_client, redis_client_for
 
-logger = structlog.get_logger("alerts.request_metrics")
+logger = structlog.get_logger("beo_automation.metrics.requests")
 
 # Prometheus histogram buckets (seconds); +Inf is implicit.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
