@@ -25,7 +25,7 @@ from typing import Any, Literal
 import redis.asyncio
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from health_check.base import HealthCheck, HealthCheckResult
 from health_check.checks import Cache, Database
@@ -35,6 +35,7 @@ from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceWarn
 from health_check.views import HealthCheckView
 
 from beo_automation.metrics.resources import disk_measure, memory_measure
+from beo_automation.renderers import JSONRenderer
 
 Status = Literal["ok", "warning", "error"]
 
@@ -54,7 +55,10 @@ class Memory(psutil_checks.Memory):
 
     def run(self) -> None:
         usage = memory_measure()
-        self.details = {"rss_mb": round(usage.process_rss_bytes / 2**20, 1), "percent": usage.percent}
+        self.details = {
+            "rss_mb": round(usage.process_rss_bytes / 2**20, 1),
+            "percent": usage.percent,
+        }
         super().run()
 
 
@@ -173,7 +177,11 @@ class HealthReportView(HealthCheckView):
         # it negotiates HTML, text, feeds and OpenMetrics too, naming each check by its repr.
         await super().get(request, *args, **kwargs)
         report = self.report()
-        return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+        return HttpResponse(
+            JSONRenderer().render(report),  # the API's JSON, as every other endpoint writes it
+            content_type="application/json",
+            status=200 if report["status"] == "ok" else 503,
+        )
 
     def report(self) -> dict[str, Any]:
         checks = {

@@ -2,9 +2,10 @@
 
 A custom collector builds every family at scrape time from the same sources as the alert
 evaluation: request counters and latency histograms from Redis (shared by all gunicorn
-workers, see beo_automation.metrics.requests), the rolling window, database connections, memory, CPU,
-disks, events by status and priority, open alerts and incidents, failing channels. A source that
-cannot be read is left out and `beo_up{dependency=...}` says so, instead of a made-up zero.
+workers, see .requests), the rolling window, database connections, memory, CPU and disks
+(.resources), events by status and priority, open alerts and incidents, failing channels. A
+source that cannot be read is left out and `beo_up{dependency=...}` says so, instead of a
+made-up zero.
 
 A scrape answers while Redis is down: the first Redis read that fails marks it down for the
 rest of the scrape, so a hung Redis costs one REDIS_SOCKET_TIMEOUT, not one per family, and

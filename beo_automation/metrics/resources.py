@@ -103,6 +103,8 @@ def disks_measure(paths: list[str] | None = None) -> list[DiskUsage]:
         by_device.setdefault(device, []).append(path)
         first_path.setdefault(device, existing)
     return [
-        dataclasses.replace(disk_measure(str(first_path[device])), path=covers[0], covers=tuple(covers))
+        dataclasses.replace(
+            disk_measure(str(first_path[device])), path=covers[0], covers=tuple(covers)
+        )
         for device, covers in by_device.items()
     ]
