@@ -24,13 +24,11 @@ _health_schema = inline_serializer(
 )
 
 
+# DRF keeps the API's conventions here (schema, error envelope, no auth or throttling); the
+# checks and the body are django-health-check's view's (beo_automation.health).
 @method_decorator(never_cache, name="dispatch")
 class HealthView(APIView):
-    """Readiness: 200 when every check is ok, 503 otherwise. Public, never cached or limited.
-
-    DRF keeps the API's conventions here (schema, error envelope, no auth or throttling); the
-    checks and the body are django-health-check's view's (beo_automation.health).
-    """
+    """Readiness: 200 when every check is ok, 503 otherwise. Public, never cached or limited."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
@@ -45,7 +43,8 @@ class HealthView(APIView):
         tags=["health"],
     )
     def get(self, request: Request) -> HttpResponse:
-        response: HttpResponse = health_response(request._request)
+        # DRF's Request stands in for the HttpRequest it wraps (the checks read nothing of it).
+        response: HttpResponse = health_response(request)
         return response
 
 
