@@ -21,11 +21,8 @@ from alerts.metrics import (
     NotMeasured,
     Reachability,
     broker_reachability,
-    cpu_measure,
     database_reachability,
     db_connections_measure,
-    disks_measure,
-    memory_measure,
     queue_measure,
     requests_measure,
 )
@@ -35,6 +32,7 @@ from alerts.resolution import alert_resolve
 from alerts.rules import INFRASTRUCTURE_RULES, METRIC_RULES, RuleOutcome, Snapshot
 from alerts.services import alert_raise
 from beo_automation.errors import ConflictError
+from beo_automation.metrics.resources import cpu_measure, disks_measure, memory_measure
 
 logger = structlog.get_logger("alerts.evaluation")
 

@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
-from alerts.notifiers import configured_channels, invalid_channels
+from alerts.notifiers import Channel, InvalidChannel, configured_channels, invalid_channels
 
 
 @dataclasses.dataclass
@@ -19,10 +19,17 @@ class NotificationChannels(HealthCheck):
     of ALERT_NOTIFY_URLS is not understood; `ok` with no channels configured."""
 
     details: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
+    channels: list[Channel] = dataclasses.field(default_factory=list, init=False, repr=False)
+    invalid: list[InvalidChannel] = dataclasses.field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Read here, before the checks run: the first read in a process imports Apprise, which
+        # can take longer than the check's timeout (meant for the database) on a busy machine.
+        self.channels = configured_channels()
+        self.invalid = invalid_channels()
 
     def run(self) -> None:
-        channels = configured_channels()
-        invalid = invalid_channels()
+        channels, invalid = self.channels, self.invalid
         self.details = {"channels": len(channels)}
         if invalid:
             self.details["invalid"] = [f"#{c.position} ({c.label})" for c in invalid]

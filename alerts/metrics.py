@@ -1,4 +1,5 @@
-"""Measuring the operations guide's key metrics for real, one function per metric.
+"""Measuring the operations guide's key metrics for real, one function per metric (the host's
+memory, CPU and disks: beo_automation.metrics.resources, shared with the health checks).
 
 Each returns a measurement or `NotMeasured(reason)`: a number we could not get honestly (database
 connections on SQLite, request metrics without a shared store, anything while its source is
@@ -9,18 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
-import threading
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import psutil
 from django.conf import settings
 from django.db import connection
 from django.db.models import Min
 
-from alerts.request_metrics import RequestWindow, request_window
+from beo_automation.metrics.requests import RequestWindow, request_window
 from events.models import Event, Status
 from events.selectors import QueueStats, event_last_claimed_at, event_queue_stats
 
@@ -35,23 +32,6 @@ class Reachability:
     ok: bool
     latency_ms: float
     error: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class MemoryUsage:
-    percent: float
-    used_bytes: int
-    total_bytes: int
-    process_rss_bytes: int
-
-
-@dataclasses.dataclass(frozen=True)
-class DiskUsage:
-    path: str
-    percent: float
-    free_bytes: int
-    total_bytes: int
-    covers: tuple[str, ...]  # the configured directories on this disk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,80 +98,6 @@ def broker_reachability() -> Reachability | NotMeasured:
             False, round((time.perf_counter() - started) * 1000, 1), _short_error(exc)
         )
     return Reachability(True, round((time.perf_counter() - started) * 1000, 2))
-
-
-def memory_measure() -> MemoryUsage:
-    memory = psutil.virtual_memory()
-    return MemoryUsage(
-        percent=float(memory.percent),
-        used_bytes=int(memory.total - memory.available),
-        total_bytes=int(memory.total),
-        process_rss_bytes=int(psutil.Process().memory_info().rss),
-    )
-
-
-_cpu_lock = threading.Lock()
-_cpu_last_call = 0.0
-
-
-def cpu_measure(*, sample_seconds: float | None = None) -> float:
-    """System CPU use in percent, sampled over `sample_seconds` (blocking). Without a sample
-    length: the average since this process's previous call (a short sample the first time)."""
-    global _cpu_last_call  # noqa: PLW0603 - psutil's own baseline is per process too
-    with _cpu_lock:
-        now = time.monotonic()
-        if sample_seconds is None and (_cpu_last_call == 0.0 or now - _cpu_last_call < 0.1):
-            sample_seconds = 0.1
-        value = psutil.cpu_percent(interval=sample_seconds)
-        _cpu_last_call = time.monotonic()
-    return float(value)
-
-
-def disk_paths() -> list[str]:
-    """ALERT_DISK_PATHS, or the directories the app writes to: the project (SQLite database,
-    static files), MEDIA_ROOT, LOG_DIR and BACKUP_DIR."""
-    if settings.ALERT_DISK_PATHS:
-        return [str(p) for p in settings.ALERT_DISK_PATHS]
-    candidates = [
-        settings.BASE_DIR,
-        settings.MEDIA_ROOT,
-        settings.LOG_DIR,
-        getattr(settings, "BACKUP_DIR", None),
-    ]
-    return [str(p) for p in candidates if p]
-
-
-def _existing(path: str) -> Path:
-    # A directory not created yet (no backup so far) lives on its parent's disk.
-    current = Path(path).resolve()
-    while not current.exists() and current != current.parent:
-        current = current.parent
-    return current
-
-
-def disks_measure(paths: list[str] | None = None) -> list[DiskUsage]:
-    """Use of each disk holding one of `paths` (one entry per disk, not per directory)."""
-    by_device: dict[int, list[str]] = {}
-    first_path: dict[int, Path] = {}
-    for path in paths if paths is not None else disk_paths():
-        existing = _existing(path)
-        device = existing.stat().st_dev
-        by_device.setdefault(device, []).append(path)
-        first_path.setdefault(device, existing)
-    usages = []
-    for device, covers in by_device.items():
-        usage = shutil.disk_usage(first_path[device])
-        percent = round(usage.used / usage.total * 100, 1) if usage.total else 0.0
-        usages.append(
-            DiskUsage(
-                path=covers[0],
-                percent=percent,
-                free_bytes=int(usage.free),
-                total_bytes=int(usage.total),
-                covers=tuple(covers),
-            )
-        )
-    return usages
 
 
 DB_CONNECTIONS_SQL = """

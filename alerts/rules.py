@@ -29,15 +29,14 @@ from django.conf import settings
 
 from alerts.metrics import (
     DbConnections,
-    DiskUsage,
-    MemoryUsage,
     NotMeasured,
     QueueMeasure,
     Reachability,
     worker_stalled_for,
 )
 from alerts.models import Severity
-from alerts.request_metrics import RequestWindow
+from beo_automation.metrics.requests import RequestWindow
+from beo_automation.metrics.resources import DiskUsage, MemoryUsage
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,4 +6,5 @@ from __future__ import annotations
 from beo_automation.settings import *  # noqa: F403
 from beo_automation.settings import MIDDLEWARE
 
-MIDDLEWARE = [m for m in MIDDLEWARE if m != "alerts.middleware.RequestMetricsMiddleware"]
+METRICS_MIDDLEWARE = "beo_automation.metrics.middleware.RequestMetricsMiddleware"
+MIDDLEWARE = [m for m in MIDDLEWARE if m != METRICS_MIDDLEWARE]

@@ -1,9 +1,9 @@
-"""Request metrics bench: what the alerts middleware costs a request, measured in the same run.
+"""Request metrics bench: what the metrics middleware costs a request, measured in the same run.
 
     .venv/bin/python bench/metrics_middleware.py [--duration 8] [--rounds 2] [--clients 8]
 
 Every request of every process is counted in memory and flushed to Redis once a second
-(alerts.middleware → alerts.request_metrics: minute bucket, request counter and latency
+(beo_automation.metrics.middleware → .requests: minute bucket, request counter and latency
 histogram in one pipeline). This bench shows what that costs, on this machine's PostgreSQL and
 Redis (DATABASE_URL / REDIS_URL or the local defaults), with a scratch database and a Redis key
 prefix of its own, removed at the end whatever happens:
@@ -12,7 +12,7 @@ prefix of its own, removed at the end whatever happens:
    (the background thread's Redis pipeline, amortised);
 2. gunicorn with 2 sync workers, GET /api/health/live/ (the cheapest endpoint, so the
    middleware's share is as large as it can be), for each side in turn, alternating per round:
-   - baseline: the project's settings without alerts.middleware.RequestMetricsMiddleware;
+   - baseline: the project's settings without the RequestMetricsMiddleware;
    - product: the real settings, with METRICS_EXCLUDE_PATHS emptied so every request writes
      the whole pipeline (bucket + counter + histogram);
    reporting req/s, p50 and p99 per side;
@@ -63,9 +63,9 @@ def record_cost(env: dict[str, str], calls: int) -> dict[str, float]:
     code = f"""
 import json, time, django
 django.setup()
-from alerts.request_metrics import RequestSample, request_record
+from beo_automation.metrics.requests import RequestSample, request_record
 sample = RequestSample(method="GET", route="api/health/live/", status=200, duration_s=0.004)
-from alerts.request_metrics import request_metrics_flush
+from beo_automation.metrics.requests import request_metrics_flush
 for _ in range(500):
     request_record(sample)
 request_metrics_flush()

@@ -1,84 +1,97 @@
-"""Health checks, as in the operations guide, built on django-health-check's checks.
+"""Readiness checks on django-health-check: its checks, its runner and its view.
 
-Each check runs concurrently with its own timeout (HEALTH_CHECK_TIMEOUT), so an unreachable
-database or Redis gives an `error` within a few seconds instead of hanging the probe.
+The checks are the framework's (Database, Cache, Redis, psutil's Memory and Disk) plus the
+alerts' NotificationChannels. Memory and Disk add the figures the operations guide shows, read
+from beo_automation.metrics.resources — the measurement the alert rules and /metrics use —
+while the framework's own check (its own reading, moments later) judges the threshold; a
+threshold of 0 turns that warning off, as in the framework. HealthReportView, a subclass of the
+framework's HealthCheckView, runs them concurrently (each within HEALTH_CHECK_TIMEOUT) and
+answers the guide's shape:
+
+    {"status": "ok"|"error", "timestamp": ISO-8601, "checks": {name: {"status": ..., ...}}}
+
+with 200 when every check is ok and 503 otherwise (a warning is not ok).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
-import shutil
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Literal
 
-import psutil
 import redis.asyncio
+from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from health_check.base import HealthCheck, HealthCheckResult
 from health_check.checks import Cache, Database
+from health_check.contrib import psutil as psutil_checks
 from health_check.contrib.redis import Redis
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceWarning
+from health_check.views import HealthCheckView
+
+from beo_automation.metrics.resources import disk_measure, memory_measure
+from beo_automation.renderers import JSONRenderer
 
 Status = Literal["ok", "warning", "error"]
-
-
-@dataclasses.dataclass
-class Memory(HealthCheck):
-    """System memory use and this process's resident size; warns above `warn_percent`."""
-
-    warn_percent: float = 90.0
-    details: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
-
-    def run(self) -> None:
-        memory = psutil.virtual_memory()
-        rss = psutil.Process().memory_info().rss
-        self.details = {"rss_mb": round(rss / 2**20, 1), "percent": memory.percent}
-        if memory.percent > self.warn_percent:
-            raise ServiceWarning(f"memory usage {memory.percent}% above {self.warn_percent}%")
-
 
 # Details only an operator sees (`manage.py health_check`), never the public /api/health/:
 # filesystem paths tell an attacker where the app is installed.
 INTERNAL_DETAILS = frozenset({"path"})
+# Checks of a remote service report how long it took to answer.
+TIMED_CHECKS = frozenset({"database", "cache", "broker"})
 
 
 @dataclasses.dataclass
-class DiskSpace(HealthCheck):
-    """Disk use of the directories the app writes to; reports the fullest one (its path is
-    an internal detail)."""
+class Memory(psutil_checks.Memory):
+    """The framework's memory check (warns at `max_memory_usage_percent`), reporting system
+    memory in use and this process's resident size."""
 
-    paths: list[str] = dataclasses.field(default_factory=list)
-    warn_percent: float = 85.0
     details: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
     def run(self) -> None:
-        worst: dict[str, Any] | None = None
+        usage = memory_measure()
+        self.details = {
+            "rss_mb": round(usage.process_rss_bytes / 2**20, 1),
+            "percent": usage.percent,
+        }
+        super().run()
+
+
+@dataclasses.dataclass
+class DiskSpace(psutil_checks.Disk):
+    """The framework's disk check (warns at `max_disk_usage_percent`) on the fullest disk of
+    `paths`; a directory that cannot be stat'ed is an error (its path an internal detail)."""
+
+    paths: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    details: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
+
+    def run(self) -> None:
+        usages = []
         for path in self.paths:
             try:
-                usage = shutil.disk_usage(path)
+                usages.append(disk_measure(path))
             except OSError as exc:
                 self.details = {"path": path}
                 raise ServiceReturnedUnexpectedResult(
                     "cannot stat a directory of HEALTH_DISK_PATHS"
                 ) from exc
-            percent = round(usage.used / usage.total * 100, 1) if usage.total else 0.0
-            entry = {"path": path, "free_gb": round(usage.free / 2**30, 2), "percent": percent}
-            if worst is None or percent > worst["percent"]:
-                worst = entry
-        self.details = worst or {}
-        if worst and worst["percent"] > self.warn_percent:
-            raise ServiceWarning(f"disk usage {worst['percent']}% above {self.warn_percent}%")
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckOutcome:
-    name: str
-    status: Status
-    payload: dict[str, Any]
+        if not usages:
+            return
+        fullest = max(usages, key=lambda usage: usage.percent)
+        self.details = {
+            "path": fullest.path,
+            "free_gb": round(fullest.free_bytes / 2**30, 2),
+            "percent": fullest.percent,
+        }
+        self.path = fullest.path
+        super().run()
 
 
 def _broker_client_factory() -> Callable[[], redis.asyncio.Redis]:
@@ -93,21 +106,22 @@ def _broker_client_factory() -> Callable[[], redis.asyncio.Redis]:
     return factory
 
 
-def build_checks() -> dict[str, HealthCheck]:
-    """The checks for this configuration: cache and broker only when Redis is configured."""
+def health_checks() -> dict[str, HealthCheck]:
+    """The checks of this configuration by report name: cache and broker only with Redis."""
+    # Its own app's check; imported here so that settings load before the alerts app does.
+    from alerts.health import NotificationChannels
+
     checks: dict[str, HealthCheck] = {
         "database": Database(alias="default"),
-        "memory": Memory(warn_percent=settings.HEALTH_MEMORY_WARN_PCT),
+        "memory": Memory(max_memory_usage_percent=settings.HEALTH_MEMORY_WARN_PCT),
         "diskSpace": DiskSpace(
-            paths=list(settings.HEALTH_DISK_PATHS), warn_percent=settings.HEALTH_DISK_WARN_PCT
+            paths=tuple(map(str, settings.HEALTH_DISK_PATHS)),
+            max_disk_usage_percent=settings.HEALTH_DISK_WARN_PCT,
         ),
     }
     if settings.REDIS_URL:
         checks["cache"] = Cache(alias="default")
         checks["broker"] = Redis(client_factory=_broker_client_factory())
-    # Alert channels that keep failing (alerts app): `ok` with {"channels": 0} when none is set.
-    from alerts.health import NotificationChannels
-
     checks["notifications"] = NotificationChannels()
     timeout = datetime.timedelta(seconds=settings.HEALTH_CHECK_TIMEOUT)
     for check in checks.values():
@@ -115,58 +129,87 @@ def build_checks() -> dict[str, HealthCheck]:
     return checks
 
 
-def _outcome(
-    name: str, check: HealthCheck, result: HealthCheckResult, *, internals: bool
-) -> CheckOutcome:
-    payload: dict[str, Any] = {}
-    error = result.error
-    if error is None:
-        status: Status = "ok"
-    elif isinstance(error, ServiceWarning):
-        status = "warning"
-    else:
-        status = "error"
-    payload["status"] = status
-    if name in {"database", "cache", "broker"}:
-        payload["latency_ms"] = round(result.time_taken * 1000, 2)
-    payload.update(
-        (key, value)
-        for key, value in getattr(check, "details", {}).items()
-        if internals or key not in INTERNAL_DETAILS
+def _status(result: HealthCheckResult) -> Status:
+    if result.error is None:
+        return "ok"
+    return "warning" if isinstance(result.error, ServiceWarning) else "error"
+
+
+def _check_report(name: str, result: HealthCheckResult, *, internals: bool) -> dict[str, Any]:
+    report: dict[str, Any] = {"status": _status(result)}
+    if name in TIMED_CHECKS:
+        report["latency_ms"] = round(result.time_taken * 1000, 2)
+    details: dict[str, Any] = getattr(result.check, "details", {})
+    report.update(
+        (key, value) for key, value in details.items() if internals or key not in INTERNAL_DETAILS
     )
-    if error is not None:
-        payload["message"] = str(error)
-    return CheckOutcome(name=name, status=status, payload=payload)
+    if result.error is not None:
+        report["message"] = str(result.error)
+    return report
 
 
-async def _run_all(checks: dict[str, HealthCheck], executor: ThreadPoolExecutor) -> list[Any]:
-    return await asyncio.gather(*(check.get_result(executor) for check in checks.values()))
+class HealthReportView(HealthCheckView):
+    """The framework's view with this project's checks, answering the guide's JSON shape.
+
+    `internals=True` (the operator's command, never a URL) adds INTERNAL_DETAILS.
+    """
+
+    internals = False
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self.named_checks = health_checks()  # fresh instances: each run stores its details
+
+    def get_checks(self) -> Iterator[HealthCheck]:
+        yield from self.named_checks.values()
+
+    @contextlib.contextmanager
+    def get_executor(self) -> Iterator[Executor]:
+        # Its own threads, and no waiting on a check that timed out: the probe must answer.
+        executor = ThreadPoolExecutor(
+            max_workers=len(self.named_checks), thread_name_prefix="health"
+        )
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The framework's get() would also negotiate HTML, text, feeds and OpenMetrics, each
+        # naming the checks by repr (paths, host names; a Redis client built per repr): this
+        # probe has the guide's JSON only. The runner is the framework's: get_result() applies
+        # each check's timeout and turns its exceptions into results.
+        with self.get_executor() as executor:
+            self.results = await asyncio.gather(
+                *(check.get_result(executor) for check in self.get_checks())
+            )
+        report = self.report()
+        return HttpResponse(
+            JSONRenderer().render(report),  # the API's JSON, as every other endpoint writes it
+            content_type="application/json",
+            status=200 if report["status"] == "ok" else 503,
+        )
+
+    def report(self) -> dict[str, Any]:
+        checks = {
+            name: _check_report(name, result, internals=self.internals)
+            for name, result in zip(self.named_checks, self.results, strict=True)
+        }
+        healthy = all(check["status"] == "ok" for check in checks.values())
+        return {
+            "status": "ok" if healthy else "error",
+            "timestamp": timezone.now().isoformat(),
+            "checks": checks,
+        }
 
 
-def run_checks(*, internals: bool = False) -> list[CheckOutcome]:
-    checks = build_checks()
-    executor = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health")
-    try:
-        results = asyncio.run(_run_all(checks, executor))
-    finally:
-        # Never wait for a check that timed out: the probe must answer.
-        executor.shutdown(wait=False, cancel_futures=True)
-    return [
-        _outcome(name, check, result, internals=internals)
-        for (name, check), result in zip(checks.items(), results, strict=True)
-    ]
+health_response = async_to_sync(HealthReportView.as_view())
 
 
 def health_report(*, internals: bool = False) -> dict[str, Any]:
-    """{"status": "ok"|"error", "timestamp": ISO-8601, "checks": {...}} as in the guide.
-
-    `internals` adds what only an operator may see (INTERNAL_DETAILS); the public endpoint
-    never asks for them.
-    """
-    outcomes = run_checks(internals=internals)
-    healthy = all(o.status == "ok" for o in outcomes)
-    return {
-        "status": "ok" if healthy else "error",
-        "timestamp": timezone.now().isoformat(),
-        "checks": {o.name: o.payload for o in outcomes},
-    }
+    """What GET /api/health/ answers, without HTTP (the `health_check` command)."""
+    request = HttpRequest()
+    request.method = "GET"
+    response = async_to_sync(HealthReportView.as_view(internals=internals))(request)
+    report: dict[str, Any] = json.loads(response.content)
+    return report

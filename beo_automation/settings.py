@@ -71,7 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: its duration and status (alerts, /metrics) cover the whole chain and the view.
-    "alerts.middleware.RequestMetricsMiddleware",
+    "beo_automation.metrics.middleware.RequestMetricsMiddleware",
     # First of the rest, so every later line (and the response) carries the request id.
     "beo_automation.middleware.RequestIdMiddleware",
     "django_structlog.middlewares.RequestMiddleware",

@@ -24,7 +24,7 @@ def alerts_isolated(settings) -> Iterator[str]:
     # Evaluations in tests sample CPU briefly; the production default is 1 s.
     settings.ALERT_CPU_SAMPLE_SECONDS = 0.1
     yield cache_prefix
-    from alerts.request_metrics import request_metrics_flush
+    from beo_automation.metrics.requests import request_metrics_flush
 
     request_metrics_flush()  # so nothing of this test lands after its keys are gone
     client = redis_client()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import psutil
 import pytest
 import requests
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from beo_automation.health import health_report
+from beo_automation.metrics.resources import disks_measure
 from tests.server import gunicorn
 from tests.subprocess_env import manage
 
@@ -44,7 +49,7 @@ def test_health_is_public_and_never_cached(client):
 
 
 def test_a_disk_over_the_threshold_is_a_warning_and_a_503(client, settings):
-    settings.HEALTH_DISK_WARN_PCT = 0
+    settings.HEALTH_DISK_WARN_PCT = 0.01
     response = client.get("/api/health/")
     assert response.status_code == 503
     body = response.json()
@@ -55,7 +60,7 @@ def test_a_disk_over_the_threshold_is_a_warning_and_a_503(client, settings):
 
 
 def test_memory_over_the_threshold_is_a_warning_and_a_503(client, settings):
-    settings.HEALTH_MEMORY_WARN_PCT = 0
+    settings.HEALTH_MEMORY_WARN_PCT = 0.01
     response = client.get("/api/health/")
     assert response.status_code == 503
     assert response.json()["checks"]["memory"]["status"] == "warning"
@@ -104,7 +109,7 @@ def test_health_check_command_passes_when_healthy(capsys):
 
 
 def test_health_check_command_fails_when_a_check_is_not_ok(settings):
-    settings.HEALTH_DISK_WARN_PCT = 0
+    settings.HEALTH_DISK_WARN_PCT = 0.01
     with pytest.raises(CommandError, match="Unhealthy: diskSpace"):
         call_command("health_check")
 
@@ -114,3 +119,46 @@ def test_health_check_command_exits_non_zero_when_the_database_is_down():
     assert result.returncode == 1
     assert "Unhealthy: database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_health_check_json_prints_only_the_report_on_stdout(capsys):
+    call_command("health_check", "--json")
+    report = json.loads(capsys.readouterr().out)  # nothing but the JSON
+    assert report["status"] == "ok"
+    assert report["checks"]["diskSpace"]["path"] in map(str, settings.HEALTH_DISK_PATHS)
+
+
+def test_the_command_answers_what_the_endpoint_answers_plus_paths(client):
+    endpoint = client.get("/api/health/").json()
+    report = health_report(internals=True)
+    assert list(report["checks"]) == list(endpoint["checks"])
+    for name, check in endpoint["checks"].items():
+        assert set(report["checks"][name]) - set(check) <= {"path"}, name
+
+
+def test_a_threshold_of_zero_disables_the_warning(client, settings):
+    # django-health-check's psutil checks: a falsy threshold turns the check off.
+    settings.HEALTH_DISK_WARN_PCT = 0
+    settings.HEALTH_MEMORY_WARN_PCT = 0
+    checks = client.get("/api/health/").json()["checks"]
+    assert checks["diskSpace"]["status"] == "ok"
+    assert checks["memory"]["status"] == "ok"
+
+
+def test_health_and_the_disk_alert_report_the_same_figure_for_one_disk(client, settings):
+    # One definition of "disk use" (df's, as django-health-check's Disk check counts it): the
+    # probe and the alert rule read the same function, moments apart.
+    settings.ALERT_DISK_PATHS = list(map(str, settings.HEALTH_DISK_PATHS))
+    health = client.get("/api/health/").json()["checks"]["diskSpace"]
+    (alerts,) = disks_measure()
+    assert abs(alerts.percent - health["percent"]) < 1
+    assert abs(alerts.percent - psutil.disk_usage(settings.HEALTH_DISK_PATHS[0]).percent) < 1
+
+
+def test_the_framework_s_other_formats_are_not_served(client):
+    # django-health-check's text, feed and OpenMetrics renderings name checks by their repr.
+    for query in ("", "?format=text", "?format=openmetrics", "?format=rss"):
+        response = client.get(f"/api/health/{query}", HTTP_ACCEPT="*/*")
+        assert response["Content-Type"] == "application/json", query
+        assert "Database(" not in response.content.decode(), query
+    assert client.get("/api/health/").json()["checks"]["database"]["status"] == "ok"

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--json", action="store_true", help="Print the JSON report.")
+        parser.add_argument(
+            "--json", action="store_true", help="Print the JSON report only (on stdout)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = health_report(internals=True)  # an operator: paths included
@@ -34,4 +36,5 @@ class Command(BaseCommand):
         if report["status"] != "ok":
             failing = [n for n, c in report["checks"].items() if c["status"] != "ok"]
             raise CommandError(f"Unhealthy: {', '.join(failing)}")
-        self.stdout.write(self.style.SUCCESS("healthy"))
+        if not options["json"]:
+            self.stdout.write(self.style.SUCCESS("healthy"))

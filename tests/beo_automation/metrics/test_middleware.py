@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from alerts import request_metrics
-from alerts.request_metrics import request_counters, request_window
+from beo_automation.metrics import requests as request_metrics
+from beo_automation.metrics.requests import request_counters, request_window
 from tests.alerts.helpers import send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from alerts.request_metrics import METHODS, RequestSample, request_record
+from beo_automation.metrics.requests import METHODS, RequestSample, request_record
 
 
 def route_of(request: HttpRequest) -> str:

@@ -10,10 +10,10 @@ thread adds them to Redis once a second, in one pipelined round trip:
   counters by method/route/status and per-bucket latency counts that GET /metrics exposes as a
   Prometheus counter and histogram.
 
-Why batched: a Redis round trip per request measured ~0.3 ms on a busy 2-core machine, a large
-share of a cheap request (bench/metrics_middleware.py); counting in memory costs microseconds and
-the request never waits on Redis, even a sick one. The price: a process killed with SIGKILL loses
-its last second of counts (a normal exit flushes them).
+Why batched: a Redis round trip per request is a large share of a cheap request
+(bench/metrics_middleware.py measures both; figures in docs/performance.md), while counting in
+memory is not, and the request never waits on Redis, even a sick one. The price: a process
+killed with SIGKILL loses its last second of counts (a normal exit flushes them).
 
 Redis rather than prometheus-client's multiprocess mode: the counters have to be shared with
 the alert evaluation (a Celery worker, possibly on another machine) anyway, and they survive
@@ -39,7 +39,7 @@ from django.conf import settings
 
 from alerts.redis_client import alerts_key, redis_client, redis_client_for
 
-logger = structlog.get_logger("alerts.request_metrics")
+logger = structlog.get_logger("beo_automation.metrics.requests")
 
 # Prometheus histogram buckets (seconds); +Inf is implicit.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

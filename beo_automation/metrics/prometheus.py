@@ -2,9 +2,10 @@
 
 A custom collector builds every family at scrape time from the same sources as the alert
 evaluation: request counters and latency histograms from Redis (shared by all gunicorn
-workers, see alerts.request_metrics), the rolling window, database connections, memory, CPU,
-disks, events by status and priority, open alerts and incidents, failing channels. A source that
-cannot be read is left out and `beo_up{dependency=...}` says so, instead of a made-up zero.
+workers, see .requests), the rolling window, database connections, memory, CPU and disks
+(.resources), events by status and priority, open alerts and incidents, failing channels. A
+source that cannot be read is left out and `beo_up{dependency=...}` says so, instead of a
+made-up zero.
 
 A scrape answers while Redis is down: the first Redis read that fails marks it down for the
 rest of the scrape, so a hung Redis costs one REDIS_SOCKET_TIMEOUT, not one per family, and
@@ -37,19 +38,17 @@ from prometheus_client.registry import Collector
 
 from alerts.metrics import (
     NotMeasured,
-    cpu_measure,
     database_reachability,
     db_connections_measure,
-    disks_measure,
-    memory_measure,
     requests_measure,
 )
 from alerts.models import ACTIVE_STAGES, OPEN_ALERT_STATUSES, Alert, Incident
-from alerts.request_metrics import DURATION_BUCKETS, request_counters
+from beo_automation.metrics.requests import DURATION_BUCKETS, request_counters
+from beo_automation.metrics.resources import cpu_measure, disks_measure, memory_measure
 from events.models import Event, Priority, Status
 from events.selectors import event_queue_stats
 
-logger = structlog.get_logger("alerts.prometheus")
+logger = structlog.get_logger("beo_automation.metrics.prometheus")
 
 PREFIX = "beo"
 # Counting a million-row events table by status on every scrape (and by every worker) is
