@@ -59,15 +59,7 @@ def event_already_valid(item: Any) -> dict[str, Any] | None:
     kind = item.get("type")
     payload = item.get("payload")
     priority = item.get("priority", PRIORITY_DEFAULT)
-    # The three predicates above, inlined (same pattern, same names): a bulk request runs this
-    # for each of its 1,000 items.
-    if (
-        type(kind) is str
-        and TYPE_PATTERN.fullmatch(kind) is not None
-        and type(payload) is dict
-        and type(priority) is str
-        and priority in PRIORITIES
-    ):
+    if type_valid(kind) and payload_valid(payload) and priority_valid(priority):
         return {"type": kind, "payload": payload, "priority": priority}
     return None
 
