@@ -8,13 +8,9 @@ Two limits, both keyed by the client's IP address:
   on top of the API limit: password guessing gets far fewer tries than ordinary calls.
 
 Over a limit the client gets the 429 envelope "Too many requests" with `Retry-After` (seconds
-until its window ends). The counters live in the default cache: Redis when REDIS_URL is set, so
-every gunicorn worker and every host sees the same count.
-
-With the Redis cache a request's count is one atomic call (RedisCache.incr_window) on
-django-ratelimit's own key and window, instead of its add() then incr(): two round trips that
-cost about a sixth of an API worker's time under load. Other caches go through
-django-ratelimit's get_usage unchanged; both read and write the same counter.
+until its window ends). django-ratelimit counts, through its public `get_usage`, in fixed
+windows in the cache RATELIMIT_USE_CACHE: with REDIS_URL, Redis through django-redis (a backend
+it supports), so every gunicorn worker and every host sees the same count.
 
 If the cache is unreachable the request is let through and an error is logged: ingestion must
 not stop because the rate limiter's store is down (the health check reports the cache).
@@ -23,23 +19,14 @@ not stop because the rate limiter's store is down (the health check reports the 
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 import structlog
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
-from django_ratelimit import ALL
-from django_ratelimit.core import (
-    EXPIRATION_FUDGE,
-    _get_window,
-    _make_cache_key,
-    _split_rate,
-    get_usage,
-)
+from django_ratelimit.core import get_usage
 
 from beo_automation.errors import TooManyRequests, describe_exception, json_error_response
 
@@ -107,26 +94,13 @@ def _client_ip_key(group: str, request: HttpRequest) -> str:
     return request_client_ip(request)
 
 
-def _count_hit(request: HttpRequest, *, group: str, rate: str) -> dict[str, Any] | None:
-    """django-ratelimit's get_usage(increment=True), in one round trip on Redis."""
-    incr_window = getattr(caches[settings.RATELIMIT_USE_CACHE], "incr_window", None)
-    if incr_window is None:
-        usage: dict[str, Any] | None = get_usage(
-            request, group=group, key=_client_ip_key, rate=rate, increment=True
-        )
-        return usage
-    limit, period = _split_rate(rate)
-    value = request_client_ip(request)
-    window = _get_window(value, period)
-    count = incr_window(
-        _make_cache_key(group, window, rate, value, ALL), timeout=period + EXPIRATION_FUDGE
+def rate_limit_usage(request: HttpRequest, *, group: str, rate: str) -> dict[str, Any] | None:
+    """Count this request in its client's window: django-ratelimit's usage dict (count, limit,
+    should_limit, time_left), or None when it let the request through uncounted."""
+    usage: dict[str, Any] | None = get_usage(
+        request, group=group, key=_client_ip_key, rate=rate, increment=True
     )
-    return {
-        "count": count,
-        "limit": limit,
-        "should_limit": count > limit,
-        "time_left": window - int(time.time()),
-    }
+    return usage
 
 
 def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
@@ -134,7 +108,7 @@ def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
     if not settings.RATELIMIT_ENABLE:
         return
     try:
-        usage = _count_hit(request, group=group, rate=rate)
+        usage = rate_limit_usage(request, group=group, rate=rate)
     except (redis.RedisError, OSError) as exc:
         logger.error(
             "Rate limit not enforced: the cache is unreachable",

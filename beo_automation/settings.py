@@ -185,17 +185,20 @@ CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="beo")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 if REDIS_URL:
+    _redis_cache = {
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
+    }
     CACHES = {
-        "default": {
-            # Django's RedisCache reusing its client objects (beo_automation/redis_cache.py).
-            "BACKEND": "beo_automation.redis_cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "OPTIONS": {
-                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-                "socket_timeout": REDIS_SOCKET_TIMEOUT,
-            },
-        }
+        # django-redis, plus one combined write for event creates (beo_automation/cache_backend.py).
+        "default": {"BACKEND": "beo_automation.cache_backend.RedisCache", **_redis_cache},
+        # The rate-limit counters, same server: django-ratelimit's system check knows its
+        # supported backends by dotted path, and this is django-redis's, unchanged.
+        "ratelimit": {"BACKEND": "django_redis.cache.RedisCache", **_redis_cache},
     }
 else:
     CACHES = {
@@ -413,19 +416,14 @@ try:
     TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", env.list("TRUSTED_PROXIES", default=[]))
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
-RATELIMIT_USE_CACHE = "default"
+RATELIMIT_USE_CACHE = "ratelimit" if REDIS_URL else "default"
 # A counter that vanished between django-ratelimit's add and incr lets the request through
 # rather than refusing it; a cache that is down is handled the same way (beo_automation.ratelimit).
 RATELIMIT_FAIL_OPEN = True
-SILENCED_SYSTEM_CHECKS = [
-    # "Not officially supported": django-ratelimit 4.1 lists only memcached and django-redis.
-    # Our backend (Django's RedisCache) is shared and its incr is one atomic Redis call.
-    "django_ratelimit.W001",
-]
-if not REDIS_URL:
-    # The embedded default serves the API from one runserver process: its local-memory cache
-    # is the only counter there is.
-    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+# Nothing is silenced with Redis. Without it, django-ratelimit calls the local-memory cache
+# "not a shared cache" and "not officially supported": the embedded default serves the API from
+# one runserver process, so that cache is the only counter there is.
+SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Seconds a user's cached list page lives; a write to their events makes it unreachable at
 # once (events.cache versions), so this only bounds memory. 0 turns list caching off.
