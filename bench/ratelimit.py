@@ -1,36 +1,48 @@
 """What an own one-call Redis counter would buy over django-ratelimit's public API.
 
-Two sides count one hit per call for one client, against the same Redis, in this process:
+Two limiters count one hit per API request for one client, against the same Redis:
 
-- django-ratelimit: `django_ratelimit.core.get_usage(..., increment=True)` on the project's
-  cache (django-redis): an `add` (SET NX) and, once the window's counter exists, an `incr`
-  (django-redis's atomic Lua EXISTS+INCRBY): two round trips. This is what the API does.
+- django-ratelimit (what the API uses): `django_ratelimit.core.get_usage(..., increment=True)`
+  on django-redis: an `add` (SET NX) and, once the window's counter exists, django-redis's
+  atomic `incr` (a Lua EXISTS+INCRBY): two round trips;
 - own script: a fixed-window counter written by hand on the same redis-py client
-  (`django_redis.get_redis_connection`), INCR and EXPIRE in one Lua script
+  (`django_redis.get_redis_connection`), INCR then EXPIRE in one Lua script
   (`register_script`): one round trip, with the same key derivation (sha256 of group, rate,
   client and window).
 
-Rounds are interleaved with the order rotated; each prints calls/s per side and the ratio
-own/django-ratelimit. Run: `REDIS_URL=redis://127.0.0.1:6379/<db> .venv/bin/python -m bench.ratelimit`
-(optional: --rounds 7 --calls 3000).
+Two measurements, each in rounds interleaved with the order rotated, printing per round each
+side's rate and the ratio own / django-ratelimit, then median and min–max per side:
+
+- `calls` (default): the limiter call alone, in this process;
+- `create`: `POST /api/events/` through Django's whole stack in this process (test client:
+  middleware, JWT, the insert into a scratch PostgreSQL database, the doorbell), with the
+  limiter of each side swapped in; no HTTP server, so the limiter's share is the largest it can
+  be.
+
+Run: `REDIS_URL=redis://127.0.0.1:6379/<db> .venv/bin/python -m bench.ratelimit [calls|create]`
+(options: --rounds 7 --n 3000; `create` also needs PostgreSQL at DATABASE_URL).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import os
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import child_env, manage, scratch_database
 
-# Own window: the same shape as django-ratelimit's (fixed windows of `period` seconds).
+DJANGO_RATELIMIT = "django-ratelimit"
+OWN = "own script"
+
+# The own side's counter: INCR, and the window's expiry set by its first hit.
 INCR_EXPIRE = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then
@@ -40,85 +52,177 @@ return count
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--calls", type=int, default=3000)
-    args = parser.parse_args()
-    if not os.environ.get("REDIS_URL"):
-        sys.exit("REDIS_URL must point at a Redis server (e.g. redis://127.0.0.1:6379/14)")
+def own_limiter(prefix: str) -> Callable[..., dict[str, Any]]:
+    """beo_automation.ratelimit.rate_limit_usage's contract, on one Lua call."""
+    from django_redis import get_redis_connection
+
+    from beo_automation.ratelimit import request_client_ip
+
+    script = get_redis_connection("default").register_script(INCR_EXPIRE)
+    periods = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def usage(request: Any, *, group: str, rate: str) -> dict[str, Any]:
+        count_text, _, unit = rate.partition("/")
+        limit, period = int(count_text), periods[unit[-1]] * int(unit[:-1] or 1)
+        value = request_client_ip(request)
+        ts = int(time.time())
+        window = ts - ts % period + period
+        digest = hashlib.sha256(f"{group}{rate}{value}{window}".encode()).hexdigest()
+        count = int(script(keys=[f"{prefix}own:{digest}"], args=[period + 5]))
+        return {
+            "count": count,
+            "limit": limit,
+            "should_limit": count > limit,
+            "time_left": window - ts,
+        }
+
+    return usage
+
+
+def rounds(sides: dict[str, Callable[[], None]], *, n: int, count: int, unit: str) -> None:
+    for fn in sides.values():  # warm up: connections, script load, caches
+        for _ in range(min(200, n)):
+            fn()
+    names = list(sides)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    ratios: list[float] = []
+    for round_no in range(count):
+        order = names[round_no % len(names) :] + names[: round_no % len(names)]
+        this: dict[str, float] = {}
+        for name in order:
+            fn = sides[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            this[name] = n / (time.perf_counter() - start)
+            rates[name].append(this[name])
+        ratios.append(this[OWN] / this[DJANGO_RATELIMIT])
+        print(
+            f"round {round_no + 1} ({' then '.join(order)}): "
+            + ", ".join(f"{name} {this[name]:,.0f} {unit}/s" for name in names)
+            + f"; ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
+    for name in names:
+        values = rates[name]
+        print(
+            f"{name}: median {statistics.median(values):,.0f} {unit}/s "
+            f"({1e6 / statistics.median(values):.0f} µs each), "
+            f"min–max {min(values):,.0f}–{max(values):,.0f}"
+        )
+    print(
+        f"ratio own / django-ratelimit: median {statistics.median(ratios):.3f}, "
+        f"min–max {min(ratios):.3f}–{max(ratios):.3f}, "
+        f"per round {', '.join(f'{r:.3f}' for r in ratios)}"
+    )
+
+
+def setup_django(prefix: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beo_automation.settings")
     os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex * 2)
-    prefix = f"bench-rl-{uuid.uuid4().hex[:8]}:"
-    os.environ["CACHE_KEY_PREFIX"] = prefix
-
+    os.environ.setdefault("LOG_LEVEL", "warning")
+    os.environ["CACHE_KEY_PREFIX"] = prefix.rstrip(":")
+    os.environ["RATELIMIT_API"] = "100000000/m"
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # plain HTTP from the test client
     import django
 
     django.setup()
     from django.conf import settings
-    from django.test import RequestFactory
-    from django_ratelimit.core import get_usage
-    from django_redis import get_redis_connection
 
     settings.RATELIMIT_CACHE_PREFIX = prefix
-    rate, period = "100000000/m", 60
+
+
+def bench_calls(args: argparse.Namespace, prefix: str) -> None:
+    setup_django(prefix)
+    from django.test import RequestFactory
+
+    from beo_automation.ratelimit import rate_limit_usage
+
     request = RequestFactory().get("/api/events/", REMOTE_ADDR="198.51.100.9")
-    client = get_redis_connection("default")
-    script = client.register_script(INCR_EXPIRE)
+    own = own_limiter(prefix)
+    rate = "100000000/m"
+    rounds(
+        {
+            DJANGO_RATELIMIT: lambda: rate_limit_usage(request, group="api", rate=rate),
+            OWN: lambda: own(request, group="api", rate=rate),
+        },
+        n=args.n,
+        count=args.rounds,
+        unit="calls",
+    )
 
-    def public() -> None:
-        get_usage(request, group="api", key=lambda g, r: "198.51.100.9", rate=rate, increment=True)
 
-    def own() -> None:
-        ts = int(time.time())
-        window = ts - ts % period + period
-        digest = hashlib.sha256(f"api{rate}198.51.100.9{window}".encode()).hexdigest()
-        script(keys=[f"{prefix}own:{digest}"], args=[period + 5])
+def bench_create(args: argparse.Namespace, prefix: str) -> None:
+    name = f"bench_ratelimit_{uuid.uuid4().hex[:8]}"
+    with scratch_database(name) as database_url:
+        os.environ["DATABASE_URL"] = database_url
+        manage(child_env({"DATABASE_URL": database_url}), "migrate", "--no-input", "-v", "0")
+        setup_django(prefix)
+        from django.contrib.auth import get_user_model
+        from django.test import Client
 
-    sides: dict[str, Callable[[], None]] = {"django-ratelimit": public, "own script": own}
-    for fn in sides.values():  # warm up: connections, script load
-        for _ in range(200):
-            fn()
-    rates: dict[str, list[float]] = {name: [] for name in sides}
-    ratios: list[float] = []
-    names = list(sides)
-    try:
-        for round_no in range(args.rounds):
-            order = names if round_no % 2 == 0 else names[::-1]
-            this: dict[str, float] = {}
-            for name in order:
-                fn = sides[name]
-                start = time.perf_counter()
-                for _ in range(args.calls):
-                    fn()
-                this[name] = args.calls / (time.perf_counter() - start)
-                rates[name].append(this[name])
-            ratios.append(this["own script"] / this["django-ratelimit"])
-            print(
-                f"round {round_no + 1} ({' then '.join(order)}): "
-                + ", ".join(f"{n} {this[n]:,.0f} calls/s" for n in names)
-                + f"; ratio {ratios[-1]:.2f}",
-                flush=True,
+        from beo_automation import ratelimit
+        from beo_automation.tokens import RefreshToken
+
+        user = get_user_model().objects.create_user(username="bench", password=uuid.uuid4().hex)
+        access = str(RefreshToken.for_user(user).access_token)
+        client = Client(
+            HTTP_AUTHORIZATION=f"Bearer {access}", REMOTE_ADDR="198.51.100.9", HTTP_HOST="localhost"
+        )
+        body = json.dumps({"type": "beo.created", "payload": {"beo": "BEO-1", "guests": 120}})
+        public, own = ratelimit.rate_limit_usage, own_limiter(prefix)
+
+        def create(limiter: Callable[..., Any]) -> Callable[[], None]:
+            def run() -> None:
+                ratelimit.rate_limit_usage = limiter  # type: ignore[assignment]
+                response = client.post("/api/events/", body, content_type="application/json")
+                if response.status_code != 201:
+                    sys.exit(f"create answered {response.status_code}: {response.content!r}")
+
+            return run
+
+        try:
+            rounds(
+                {DJANGO_RATELIMIT: create(public), OWN: create(own)},
+                n=args.n,
+                count=args.rounds,
+                unit="requests",
             )
+        finally:
+            ratelimit.rate_limit_usage = public  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def redis_keys_removed(prefix: str) -> Iterator[None]:
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    queues_before = set(client.scan_iter(match="celery*"))
+    try:
+        yield
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+        # Doorbells the creates sent to the broker (no worker runs here).
+        keys += [key for key in client.scan_iter(match="celery*") if key not in queues_before]
         if keys:
             client.delete(*keys)
-    for name in names:
-        values = rates[name]
-        per_call = 1e6 / statistics.median(values)
-        print(
-            f"{name}: median {statistics.median(values):,.0f} calls/s "
-            f"({per_call:.0f} µs a call), min–max {min(values):,.0f}–{max(values):,.0f}"
-        )
-    saved = 1e6 / statistics.median(rates["django-ratelimit"]) - 1e6 / statistics.median(
-        rates["own script"]
-    )
-    print(
-        f"ratio own/django-ratelimit: median {statistics.median(ratios):.2f}, "
-        f"per round {', '.join(f'{r:.2f}' for r in ratios)}; "
-        f"the own script saves {saved:.0f} µs per API request"
-    )
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", choices=["calls", "create"], default="calls")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--n", type=int, default=0, help="per side and round (3000 / 500)")
+    args = parser.parse_args()
+    if args.rounds < 5:
+        sys.exit("--rounds: at least 5")
+    if not os.environ.get("REDIS_URL"):
+        sys.exit("REDIS_URL must point at a Redis server (e.g. redis://127.0.0.1:6379/14)")
+    args.n = args.n or (3000 if args.what == "calls" else 500)
+    prefix = f"bench-rl-{uuid.uuid4().hex[:8]}:"
+    with redis_keys_removed(prefix):
+        (bench_calls if args.what == "calls" else bench_create)(args, prefix)
 
 
 if __name__ == "__main__":

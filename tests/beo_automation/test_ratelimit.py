@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 import uuid
-
-import threading
 
 import pytest
 import redis
@@ -96,7 +95,9 @@ def test_the_token_endpoint_has_its_own_tighter_limit(api_client, settings, fres
     assert api_client.get(PROTECTED).status_code == 401
 
 
-def test_a_limited_login_does_not_check_the_password(api_client, settings, user, password, fresh_window):
+def test_a_limited_login_does_not_check_the_password(
+    api_client, settings, user, password, fresh_window
+):
     settings.RATELIMIT_LOGIN = "1/m"
     api_client.post(TOKEN_URL, {"username": "alice", "password": "guess"}, format="json")
     right = {"username": "alice", "password": password}
