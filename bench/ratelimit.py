@@ -79,7 +79,7 @@ def own_limiter(prefix: str) -> Callable[..., dict[str, Any]]:
     return usage
 
 
-def rounds(sides: dict[str, Callable[[], None]], *, n: int, count: int, unit: str) -> None:
+def rounds(sides: dict[str, Callable[[], object]], *, n: int, count: int, unit: str) -> None:
     for fn in sides.values():  # warm up: connections, script load, caches
         for _ in range(min(200, n)):
             fn()
@@ -174,7 +174,7 @@ def bench_create(args: argparse.Namespace, prefix: str) -> None:
 
         def create(limiter: Callable[..., Any]) -> Callable[[], None]:
             def run() -> None:
-                ratelimit.rate_limit_usage = limiter  # type: ignore[assignment]
+                ratelimit.rate_limit_usage = limiter
                 response = client.post("/api/events/", body, content_type="application/json")
                 if response.status_code != 201:
                     sys.exit(f"create answered {response.status_code}: {response.content!r}")
@@ -189,7 +189,7 @@ def bench_create(args: argparse.Namespace, prefix: str) -> None:
                 unit="requests",
             )
         finally:
-            ratelimit.rate_limit_usage = public  # type: ignore[assignment]
+            ratelimit.rate_limit_usage = public
 
 
 @contextlib.contextmanager

@@ -42,7 +42,7 @@ return 0
 """
 
 
-class RedisCache(DjangoRedisCache):  # type: ignore[type-arg]
+class RedisCache(DjangoRedisCache):
     """`django_redis.cache.RedisCache` with `set_many_and_add_first`."""
 
     _add_first: Script | None = None
