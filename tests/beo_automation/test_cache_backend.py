@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django_redis import get_redis_connection
 
 pytestmark = pytest.mark.redis
@@ -22,7 +22,7 @@ def key():
 def test_the_default_cache_is_this_backend():
     from beo_automation.cache_backend import RedisCache
 
-    assert isinstance(cache, RedisCache)
+    assert isinstance(caches["default"], RedisCache)
 
 
 def test_one_client_object_is_reused():
