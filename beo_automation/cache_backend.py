@@ -6,9 +6,9 @@ INCRBY), and it is one of the backends django-ratelimit supports.
 
 `set_many_and_add_first` is the one addition: the writes an API create makes after its commit
 (the owners' list versions, then the doorbell flag or else its backstop's flag,
-events.dispatch.events_submitted) in one round trip, as a Lua script on the client django-redis
-hands out (`client.get_client`, what `django_redis.get_redis_connection` returns), with the
-backend's own keys and serialisation so `get()` reads what it wrote.
+events.dispatch.events_submitted) as one Lua script, so one command instead of three, on the
+client django-redis hands out (`client.get_client`, what `django_redis.get_redis_connection`
+returns), with the backend's own keys and serialisation so `get()` reads what it wrote.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class RedisCache(DjangoRedisCache):
         self, data: dict[str, Any], *, adds: list[tuple[str, Any, int]]
     ) -> int:
         """`set_many(data, timeout=None)`, then `add(key, value, timeout)` for each entry of
-        `adds` in turn until one adds its key (timeouts: positive seconds), atomically and in
-        one round trip. Returns the 1-based position in `adds` of the key added, 0 if none.
+        `adds` in turn until one adds its key (timeouts: positive seconds), atomically, in one
+        command. Returns the 1-based position in `adds` of the key added, 0 if none.
 
         Connection errors are redis-py's own, as from the other methods of this backend."""
         if any(timeout <= 0 for _, _, timeout in adds):
