@@ -1,23 +1,21 @@
-"""What an own one-call Redis counter would buy over django-ratelimit's public API.
+"""What the API's own one-call Redis counter buys over django-ratelimit's public API.
 
 Two limiters count one hit per API request for one client, against the same Redis:
 
-- django-ratelimit (what the API uses): `django_ratelimit.core.get_usage(..., increment=True)`
-  on django-redis: an `add` (SET NX) and, once the window's counter exists, django-redis's
-  atomic `incr` (a Lua EXISTS+INCRBY): two round trips;
-- own script: a fixed-window counter written by hand on the same redis-py client
-  (`django_redis.get_redis_connection`), INCR then EXPIRE in one Lua script
-  (`register_script`): one round trip, with the same key derivation (sha256 of group, rate,
-  client and window).
+- own script (what the API uses, beo_automation.ratelimit.rate_limit_usage): a fixed-window
+  counter, INCR then EXPIRE in one Lua script (`register_script`) on django-redis's client:
+  one round trip;
+- django-ratelimit: `django_ratelimit.core.get_usage(..., increment=True)` on the same cache,
+  as its documentation has it: an `add` (SET NX) and, once the window's counter exists,
+  django-redis's atomic `incr` (a Lua EXISTS+INCRBY): two round trips.
 
 Two measurements, each in rounds interleaved with the order rotated, printing per round each
 side's rate and the ratio own / django-ratelimit, then median and min–max per side:
 
 - `calls` (default): the limiter call alone, in this process;
 - `create`: `POST /api/events/` through Django's whole stack in this process (test client:
-  middleware, JWT, the insert into a scratch PostgreSQL database, the doorbell), with the
-  limiter of each side swapped in; no HTTP server, so the limiter's share is the largest it can
-  be.
+  middleware, JWT, the insert into a scratch PostgreSQL database, the doorbell), with each
+  side's limiter swapped in; no HTTP server in front.
 
 Run: `REDIS_URL=redis://127.0.0.1:6379/<db> .venv/bin/python -m bench.ratelimit [calls|create]`
 (options: --rounds 7 --n 3000; `create` also needs PostgreSQL at DATABASE_URL).
@@ -27,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import statistics
@@ -42,39 +39,24 @@ from bench.common import child_env, manage, scratch_database
 DJANGO_RATELIMIT = "django-ratelimit"
 OWN = "own script"
 
-# The own side's counter: INCR, and the window's expiry set by its first hit.
-INCR_EXPIRE = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-return count
-"""
 
+def django_ratelimit_limiter() -> Callable[..., Any]:
+    """rate_limit_usage's contract, counted by django-ratelimit's public get_usage."""
+    from django_ratelimit.core import get_usage
 
-def own_limiter(prefix: str) -> Callable[..., dict[str, Any]]:
-    """beo_automation.ratelimit.rate_limit_usage's contract, on one Lua call."""
-    from django_redis import get_redis_connection
+    from beo_automation.ratelimit import RateLimitUsage, request_client_ip
 
-    from beo_automation.ratelimit import request_client_ip
-
-    script = get_redis_connection("default").register_script(INCR_EXPIRE)
-    periods = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-    def usage(request: Any, *, group: str, rate: str) -> dict[str, Any]:
-        count_text, _, unit = rate.partition("/")
-        limit, period = int(count_text), periods[unit[-1]] * int(unit[:-1] or 1)
-        value = request_client_ip(request)
-        ts = int(time.time())
-        window = ts - ts % period + period
-        digest = hashlib.sha256(f"{group}{rate}{value}{window}".encode()).hexdigest()
-        count = int(script(keys=[f"{prefix}own:{digest}"], args=[period + 5]))
-        return {
-            "count": count,
-            "limit": limit,
-            "should_limit": count > limit,
-            "time_left": window - ts,
-        }
+    def usage(request: Any, *, group: str, rate: str) -> RateLimitUsage:
+        found = get_usage(
+            request,
+            group=group,
+            key=lambda g, r: request_client_ip(r),
+            rate=rate,
+            increment=True,
+        )
+        return RateLimitUsage(
+            count=found["count"], limit=found["limit"], seconds_left=found["time_left"]
+        )
 
     return usage
 
@@ -139,12 +121,12 @@ def bench_calls(args: argparse.Namespace, prefix: str) -> None:
     from beo_automation.ratelimit import rate_limit_usage
 
     request = RequestFactory().get("/api/events/", REMOTE_ADDR="198.51.100.9")
-    own = own_limiter(prefix)
+    public = django_ratelimit_limiter()
     rate = "100000000/m"
     rounds(
         {
-            DJANGO_RATELIMIT: lambda: rate_limit_usage(request, group="api", rate=rate),
-            OWN: lambda: own(request, group="api", rate=rate),
+            DJANGO_RATELIMIT: lambda: public(request, group="api", rate=rate),
+            OWN: lambda: rate_limit_usage(request, group="api", rate=rate),
         },
         n=args.n,
         count=args.rounds,
@@ -170,7 +152,7 @@ def bench_create(args: argparse.Namespace, prefix: str) -> None:
             HTTP_AUTHORIZATION=f"Bearer {access}", REMOTE_ADDR="198.51.100.9", HTTP_HOST="localhost"
         )
         body = json.dumps({"type": "beo.created", "payload": {"beo": "BEO-1", "guests": 120}})
-        public, own = ratelimit.rate_limit_usage, own_limiter(prefix)
+        own, public = ratelimit.rate_limit_usage, django_ratelimit_limiter()
 
         def create(limiter: Callable[..., Any]) -> Callable[[], None]:
             def run() -> None:
@@ -189,7 +171,7 @@ def bench_create(args: argparse.Namespace, prefix: str) -> None:
                 unit="requests",
             )
         finally:
-            ratelimit.rate_limit_usage = public
+            ratelimit.rate_limit_usage = own
 
 
 @contextlib.contextmanager

@@ -59,7 +59,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_ratelimit",
     "django_structlog",
     "axes",  # login lockout (docs/security.md)
     "csp",  # Content-Security-Policy (docs/security.md)
@@ -196,9 +195,6 @@ if REDIS_URL:
     CACHES = {
         # django-redis, plus one combined write for event creates (beo_automation/cache_backend.py).
         "default": {"BACKEND": "beo_automation.cache_backend.RedisCache", **_redis_cache},
-        # The rate-limit counters, same server: django-ratelimit's system check knows its
-        # supported backends by dotted path, and this is django-redis's, unchanged.
-        "ratelimit": {"BACKEND": "django_redis.cache.RedisCache", **_redis_cache},
     }
 else:
     CACHES = {
@@ -404,8 +400,8 @@ CSRF_FAILURE_VIEW = "beo_automation.errors.csrf_failure"
 
 # --- API: rate limits, client addresses, list cache -----------------------------------------
 
-# django-ratelimit counts requests per client IP in the default cache: Redis when REDIS_URL is
-# set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
+# Requests are counted per client IP in the default cache (beo_automation.ratelimit): Redis when
+# REDIS_URL is set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 try:
     # Every /api/ request except health, schema and docs; and, tighter, the token endpoints.
@@ -416,14 +412,8 @@ try:
     TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", env.list("TRUSTED_PROXIES", default=[]))
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
-RATELIMIT_USE_CACHE = "ratelimit" if REDIS_URL else "default"
-# A counter that vanished between django-ratelimit's add and incr lets the request through
-# rather than refusing it; a cache that is down is handled the same way (beo_automation.ratelimit).
-RATELIMIT_FAIL_OPEN = True
-# Nothing is silenced with Redis. Without it, django-ratelimit calls the local-memory cache
-# "not a shared cache" and "not officially supported": the embedded default serves the API from
-# one runserver process, so that cache is the only counter there is.
-SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
+# The counters' keys in the default cache start with this (beo_automation.ratelimit).
+RATELIMIT_CACHE_PREFIX = "rl:"
 
 # Seconds a user's cached list page lives; a write to their events makes it unreachable at
 # once (events.cache versions), so this only bounds memory. 0 turns list caching off.

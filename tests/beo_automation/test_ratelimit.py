@@ -10,13 +10,11 @@ import uuid
 import pytest
 import redis
 import requests
-from django.conf import settings as django_settings
 from django.test import RequestFactory
-from django_ratelimit.core import get_usage
 from rest_framework.test import APIClient
 
-from beo_automation.ratelimit import client_ip
-from beo_automation.ratelimit_config import parse_networks, parse_rate
+from beo_automation.ratelimit import client_ip, rate_limit_usage, window_end
+from beo_automation.ratelimit_config import parse_networks, parse_rate, rate_split
 from tests.logs import log_lines
 from tests.server import gunicorn
 from tests.subprocess_env import manage, python
@@ -28,12 +26,9 @@ TOKEN_URL = "/api/auth/token/"
 
 
 def seconds_left_in_window(client: str) -> int:
-    """Seconds until `client`'s current one-minute window ends (django-ratelimit's windows are
-    fixed, with a per-client offset), read through its public get_usage without counting."""
-    request = RequestFactory().get("/", REMOTE_ADDR=client)
-    usage = get_usage(request, group="window-probe", key=lambda g, r: client, rate="1/m")
-    assert usage is not None
-    return int(usage["time_left"])
+    """Seconds until `client`'s current one-minute window ends."""
+    now = int(time.time())
+    return window_end(client, 60, now=now) - now
 
 
 def wait_for_a_fresh_window(*clients: str, margin: int = 2) -> None:
@@ -158,8 +153,11 @@ def _outage_lines() -> int:
 @pytest.mark.parametrize(
     ("backend", "options"),
     [
-        # The deployed one, and Django's own Redis backend (which raises the same errors).
-        ("django_redis.cache.RedisCache", {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}),
+        # Ours counts in one script call; Django's Redis backend through the cache API.
+        (
+            "beo_automation.cache_backend.RedisCache",
+            {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        ),
         ("django.core.cache.backends.redis.RedisCache", {"socket_connect_timeout": 0.2}),
     ],
 )
@@ -167,7 +165,6 @@ def test_requests_pass_and_the_outage_is_logged_when_the_cache_is_down(
     api_client, settings, backend, options
 ):
     settings.RATELIMIT_API = "1/m"
-    settings.RATELIMIT_USE_CACHE = "default"
     settings.CACHES = {
         "default": {
             "BACKEND": backend,
@@ -204,17 +201,6 @@ def test_the_count_is_shared_across_processes_through_redis(settings, api_client
 
 
 @pytest.mark.redis
-def test_the_deployed_limiter_counts_in_redis_on_a_backend_django_ratelimit_supports():
-    from django.core.cache import caches
-    from django_ratelimit.checks import SUPPORTED_CACHE_BACKENDS
-    from django_redis.cache import RedisCache
-
-    alias = django_settings.RATELIMIT_USE_CACHE
-    assert django_settings.CACHES[alias]["BACKEND"] in SUPPORTED_CACHE_BACKENDS
-    assert isinstance(caches[alias], RedisCache)
-
-
-@pytest.mark.redis
 def test_a_window_counter_in_redis_expires_with_its_window(api_client, settings, fresh_window):
     """A counter left without an expiry would lock its client out for good."""
     settings.RATELIMIT_API = "50/m"
@@ -222,39 +208,33 @@ def test_a_window_counter_in_redis_expires_with_its_window(api_client, settings,
         api_client.get(PROTECTED)
     with redis.Redis.from_url(settings.REDIS_URL) as server:
         keys = list(server.scan_iter(match=f"*{settings.RATELIMIT_CACHE_PREFIX}*"))
-        assert keys
-        # At most the window and django-ratelimit's few seconds of slack.
-        assert all(0 < server.ttl(key) <= 60 + 5 for key in keys)
-    request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1")
-    usage = get_usage(request, group="api", key=lambda g, r: "127.0.0.1", rate="50/m")
-    assert usage is not None
-    assert usage["count"] == 3
+        assert len(keys) == 1  # one client, one group, one window
+        assert int(server.get(keys[0])) == 3
+        assert 0 < server.ttl(keys[0]) <= 60 + 5  # the window and a few seconds' slack
 
 
 @pytest.mark.redis
 def test_concurrent_requests_are_all_counted(settings):
-    """add-then-incr on django-redis is atomic per call: no hit is lost between threads."""
+    """A hit is one atomic call on Redis: no hit is lost between threads."""
     client = str(ipaddress.IPv4Address(0xC6120000 + uuid.uuid4().int % 0xFFFF))
     wait_for_a_fresh_window(client, margin=10)
-    request = RequestFactory().get("/", REMOTE_ADDR=client)
 
     def hit() -> None:
+        request = RequestFactory().get("/", REMOTE_ADDR=client)
         for _ in range(25):
-            get_usage(request, group="api", key=lambda g, r: client, rate="1000/m", increment=True)
+            rate_limit_usage(request, group="api", rate="1000/m")
 
     threads = [threading.Thread(target=hit) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    usage = get_usage(request, group="api", key=lambda g, r: client, rate="1000/m")
-    assert usage is not None
-    assert usage["count"] == 200
+    request = RequestFactory().get("/", REMOTE_ADDR=client)
+    assert rate_limit_usage(request, group="api", rate="1000/m").count == 201
 
 
 def test_the_limit_holds_with_a_cache_other_than_redis(api_client, settings, fresh_window):
     settings.RATELIMIT_API = "2/m"
-    settings.RATELIMIT_USE_CACHE = "default"
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
@@ -286,9 +266,32 @@ def test_client_ip(settings, peer, forwarded, trusted, expected):
     assert client_ip(request) == expected
 
 
-@pytest.mark.parametrize("rate", ["100/m", "10/s", "1000/5m", "5/h", "20/d"])
-def test_valid_rates(rate):
+@pytest.mark.parametrize(
+    ("rate", "split"),
+    [
+        ("100/m", (100, 60)),
+        ("10/s", (10, 1)),
+        ("1000/5m", (1000, 300)),
+        ("5/h", (5, 3600)),
+        ("20/d", (20, 86400)),
+    ],
+)
+def test_valid_rates(rate, split):
     assert parse_rate("RATELIMIT_API", rate) == rate
+    assert rate_split(rate) == split
+
+
+@pytest.mark.parametrize("period", [1, 60, 300])
+def test_windows_are_consecutive_fixed_spans_of_the_period(period):
+    start = 1_800_000_000
+    ends = [window_end("198.51.100.7", period, now=now) for now in range(start, start + 3 * period)]
+    assert all(
+        now <= end < now + period
+        for now, end in zip(range(start, start + 3 * period), ends, strict=True)
+    )
+    assert sorted(set(ends)) == list(range(min(ends), max(ends) + 1, period))
+    # A window ends at the same second for one client whatever the second it is asked in.
+    assert ends.count(ends[period]) == period
 
 
 @pytest.mark.parametrize("rate", ["", "100", "100/minute", "0/m", "-1/m", "m/100"])
