@@ -14,9 +14,9 @@ The counter is this module's own, a fixed window per client, group and rate, in 
 cache (Redis when REDIS_URL is set, so every gunicorn worker and every host sees the same
 count). On Redis a hit is one atomic Lua call (INCR, and EXPIRE when the window starts) on
 django-redis's client: django-ratelimit's public `get_usage` takes two round trips (add, then
-incr), and under load that second wait showed in the API's throughput (bench/ratelimit.py
-measures both; docs/performance.md has the figures). Other caches count with the cache API's
-add and incr (the embedded default's local-memory cache, one process).
+incr), and under load that second wait shows in the API's throughput (bench/ratelimit.py
+measures both). Other caches count with the cache API's add and incr (the embedded default's
+local-memory cache, one process).
 
 If the cache is unreachable the request is let through and an error is logged: ingestion must
 not stop because the rate limiter's store is down (the health check reports the cache).
