@@ -2,7 +2,8 @@
 
 django-redis keeps one client per server for the process (Django's own Redis backend builds a
 new client object on every call), its `incr` is one atomic call (Django's is EXISTS then
-INCRBY), and it is one of the backends django-ratelimit supports.
+INCRBY), and `django_redis.get_redis_connection` hands out that client for scripts: the rate
+limiter's counter (beo_automation.ratelimit) and the method below.
 
 `set_many_and_add_first` is the one addition: the writes an API create makes after its commit
 (the owners' list versions, then the doorbell flag or else its backstop's flag,

@@ -1,4 +1,4 @@
-"""Per-client-IP rate limits on the API, counted by django-ratelimit in the shared cache.
+"""Per-client-IP rate limits on the API, counted in the shared cache.
 
 Two limits, both keyed by the client's IP address:
 - RATELIMIT_API on every /api/ request except the public probes and the API docs, enforced by
