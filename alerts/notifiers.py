@@ -71,7 +71,7 @@ def _apprise() -> Any:
     """The apprise module, imported on first use (it loads ~100 plugins)."""
     with _quiet():
         import apprise
-        import apprise.utils.parse
+        import apprise.utils.parse  # noqa: F401 - loads the submodule _parse reads
     return apprise
 
 

@@ -2,7 +2,7 @@
 error, reported by `manage.py check` (and every command and server start that runs checks).
 
 A token is revoked by a password change or a deactivation (docs/security.md). Two caches sit
-in front of that: the verified-token cache (beo_automation.authentication) keeps only what the
+in front of that: the verified-token cache (beo_automation.jwt_caches) keeps only what the
 signature proved, and the user is still checked on every request; the user-row cache keeps the
 row that check reads for JWT_USER_CACHE_SECONDS. Each rule below names a setting that would
 turn the check off or let a cache outlive the tokens it is meant to revoke.

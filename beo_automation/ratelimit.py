@@ -1,4 +1,4 @@
-"""Per-client-IP rate limits on the API, counted by django-ratelimit in the shared cache.
+"""Per-client-IP rate limits on the API, counted in the shared cache.
 
 Two limits, both keyed by the client's IP address:
 - RATELIMIT_API on every /api/ request except the public probes and the API docs, enforced by
@@ -8,13 +8,15 @@ Two limits, both keyed by the client's IP address:
   on top of the API limit: password guessing gets far fewer tries than ordinary calls.
 
 Over a limit the client gets the 429 envelope "Too many requests" with `Retry-After` (seconds
-until its window ends). The counters live in the default cache: Redis when REDIS_URL is set, so
-every gunicorn worker and every host sees the same count.
+until its window ends).
 
-With the Redis cache a request's count is one atomic call (RedisCache.incr_window) on
-django-ratelimit's own key and window, instead of its add() then incr(): two round trips that
-cost about a sixth of an API worker's time under load. Other caches go through
-django-ratelimit's get_usage unchanged; both read and write the same counter.
+The counter is this module's own, a fixed window per client, group and rate, in the default
+cache (Redis when REDIS_URL is set, so every gunicorn worker and every host sees the same
+count). On Redis a hit is one atomic Lua call (INCR, and EXPIRE when the window starts) on
+django-redis's client: django-ratelimit's public `get_usage` takes two round trips (add, then
+incr), and under load that second wait shows in the API's throughput (bench/ratelimit.py
+measures both). Other caches count with the cache API's add and incr (the embedded default's
+local-memory cache, one process).
 
 If the cache is unreachable the request is let through and an error is logged: ingestion must
 not stop because the rate limiter's store is down (the health check reports the cache).
@@ -22,26 +24,24 @@ not stop because the rate limiter's store is down (the health check reports the 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import ipaddress
 import time
+import zlib
 from collections.abc import Callable
-from typing import Any
 
 import redis
 import structlog
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
-from django_ratelimit import ALL
-from django_ratelimit.core import (
-    EXPIRATION_FUDGE,
-    _get_window,
-    _make_cache_key,
-    _split_rate,
-    get_usage,
-)
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
+from redis.commands.core import Script
 
 from beo_automation.errors import TooManyRequests, describe_exception, json_error_response
+from beo_automation.ratelimit_config import rate_split
 
 logger = structlog.get_logger(__name__)
 
@@ -51,6 +51,19 @@ LOGIN_GROUP = "login"
 # Public and never limited: probes must always answer, and the docs are static reading.
 EXEMPT_PREFIXES = ("/api/health/", "/api/schema/", "/api/docs/")
 API_PREFIX = "/api/"
+
+# A counter outlives its window by a few seconds, so a hit at the window's last second still
+# finds it.
+EXPIRY_SLACK = 5
+
+# One hit: the window's counter, created with its expiry on the window's first hit.
+WINDOW_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
 
 
 def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -103,30 +116,50 @@ def request_client_ip(request: HttpRequest) -> str:
     return cached
 
 
-def _client_ip_key(group: str, request: HttpRequest) -> str:
-    return request_client_ip(request)
+@dataclasses.dataclass(frozen=True)
+class RateLimitUsage:
+    count: int  # this request included
+    limit: int
+    seconds_left: int  # until the window ends
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
 
 
-def _count_hit(request: HttpRequest, *, group: str, rate: str) -> dict[str, Any] | None:
-    """django-ratelimit's get_usage(increment=True), in one round trip on Redis."""
-    incr_window = getattr(caches[settings.RATELIMIT_USE_CACHE], "incr_window", None)
-    if incr_window is None:
-        usage: dict[str, Any] | None = get_usage(
-            request, group=group, key=_client_ip_key, rate=rate, increment=True
-        )
-        return usage
-    limit, period = _split_rate(rate)
+def window_end(value: str, period: int, *, now: int) -> int:
+    """The epoch second at which `value`'s current window of `period` seconds ends. Windows are
+    offset per client, so that not every client's budget refills in the same second."""
+    end = now - now % period + zlib.crc32(value.encode()) % period
+    return end if end >= now else end + period
+
+
+@functools.lru_cache(maxsize=8)
+def _window_hit(client: redis.Redis) -> Script:
+    return client.register_script(WINDOW_HIT)
+
+
+def _count(key: str, *, timeout: int) -> int:
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        client = get_redis_connection("default")
+        return int(_window_hit(client)(keys=[cache.make_and_validate_key(key)], args=[timeout]))
+    cache.add(key, 0, timeout)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between the two calls: a new window, this its first hit
+        return 1
+
+
+def rate_limit_usage(request: HttpRequest, *, group: str, rate: str) -> RateLimitUsage:
+    """Count this request in its client's current window for `group` at `rate`."""
+    limit, period = rate_split(rate)
     value = request_client_ip(request)
-    window = _get_window(value, period)
-    count = incr_window(
-        _make_cache_key(group, window, rate, value, ALL), timeout=period + EXPIRATION_FUDGE
-    )
-    return {
-        "count": count,
-        "limit": limit,
-        "should_limit": count > limit,
-        "time_left": window - int(time.time()),
-    }
+    now = int(time.time())
+    end = window_end(value, period, now=now)
+    key = f"{settings.RATELIMIT_CACHE_PREFIX}{group}:{limit}/{period}:{value}:{end}"
+    count = _count(key, timeout=period + EXPIRY_SLACK)
+    return RateLimitUsage(count=count, limit=limit, seconds_left=end - now)
 
 
 def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
@@ -134,7 +167,7 @@ def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
     if not settings.RATELIMIT_ENABLE:
         return
     try:
-        usage = _count_hit(request, group=group, rate=rate)
+        usage = rate_limit_usage(request, group=group, rate=rate)
     except (redis.RedisError, OSError) as exc:
         logger.error(
             "Rate limit not enforced: the cache is unreachable",
@@ -142,17 +175,17 @@ def rate_limit_enforce(request: HttpRequest, *, group: str, rate: str) -> None:
             error=f"{type(exc).__name__}: {exc}",
         )
         return
-    if usage is not None and usage["should_limit"]:
-        if usage["count"] == usage["limit"] + 1:
+    if usage.exceeded:
+        if usage.count == usage.limit + 1:
             # Once per client and window: a flood must not become a flood of log lines.
             logger.warning(
                 "Rate limit exceeded",
                 group=group,
                 client_ip=request_client_ip(request),
-                limit=usage["limit"],
+                limit=usage.limit,
                 path=request.path,
             )
-        raise TooManyRequests(retry_after=max(1, int(usage["time_left"])))
+        raise TooManyRequests(retry_after=max(1, usage.seconds_left))
 
 
 def login_rate_limit_enforce(request: HttpRequest) -> None:

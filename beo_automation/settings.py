@@ -59,7 +59,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_ratelimit",
     "django_structlog",
     "axes",  # login lockout (docs/security.md)
     "csp",  # Content-Security-Policy (docs/security.md)
@@ -185,17 +184,17 @@ CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="beo")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 if REDIS_URL:
+    _redis_cache = {
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
+    }
     CACHES = {
-        "default": {
-            # Django's RedisCache reusing its client objects (beo_automation/redis_cache.py).
-            "BACKEND": "beo_automation.redis_cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "OPTIONS": {
-                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-                "socket_timeout": REDIS_SOCKET_TIMEOUT,
-            },
-        }
+        # django-redis, plus one combined write for event creates (beo_automation/cache_backend.py).
+        "default": {"BACKEND": "beo_automation.cache_backend.RedisCache", **_redis_cache},
     }
 else:
     CACHES = {
@@ -401,8 +400,8 @@ CSRF_FAILURE_VIEW = "beo_automation.errors.csrf_failure"
 
 # --- API: rate limits, client addresses, list cache -----------------------------------------
 
-# django-ratelimit counts requests per client IP in the default cache: Redis when REDIS_URL is
-# set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
+# Requests are counted per client IP in the default cache (beo_automation.ratelimit): Redis when
+# REDIS_URL is set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 try:
     # Every /api/ request except health, schema and docs; and, tighter, the token endpoints.
@@ -413,19 +412,8 @@ try:
     TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", env.list("TRUSTED_PROXIES", default=[]))
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
-RATELIMIT_USE_CACHE = "default"
-# A counter that vanished between django-ratelimit's add and incr lets the request through
-# rather than refusing it; a cache that is down is handled the same way (beo_automation.ratelimit).
-RATELIMIT_FAIL_OPEN = True
-SILENCED_SYSTEM_CHECKS = [
-    # "Not officially supported": django-ratelimit 4.1 lists only memcached and django-redis.
-    # Our backend (Django's RedisCache) is shared and its incr is one atomic Redis call.
-    "django_ratelimit.W001",
-]
-if not REDIS_URL:
-    # The embedded default serves the API from one runserver process: its local-memory cache
-    # is the only counter there is.
-    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+# The counters' keys in the default cache start with this (beo_automation.ratelimit).
+RATELIMIT_CACHE_PREFIX = "rl:"
 
 # Seconds a user's cached list page lives; a write to their events makes it unreachable at
 # once (events.list_cache versions), so this only bounds memory. 0 turns list caching off.

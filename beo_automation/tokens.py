@@ -8,7 +8,7 @@ TokenError, which the API answers as `Invalid token`: the time claims must be wh
 seconds a datetime can hold, and the user id must be one the user model's id field accepts.
 
 Settings wire these in: SIMPLE_JWT["AUTH_TOKEN_CLASSES"] (the API's bearer tokens) and the
-token views' serializers (beo_automation.auth).
+token views' serializers (beo_automation.token_views).
 """
 
 from __future__ import annotations

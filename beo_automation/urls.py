@@ -11,10 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alerts.api.urls import alert_urlpatterns, incident_urlpatterns
-from beo_automation.auth import TokenObtainView, TokenRefreshView
 from beo_automation.errors import ErrorDescription, json_error_response
 from beo_automation.metrics.prometheus import metrics_view
 from beo_automation.renderers import JSONRenderer
+from beo_automation.token_views import TokenObtainView, TokenRefreshView
 from beo_automation.views import HealthView, LivenessView
 
 handler400 = "beo_automation.errors.handler400"

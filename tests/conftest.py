@@ -71,7 +71,7 @@ def fresh_rate_limits(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def fresh_user_rows() -> None:
     """A user row or token cached by one test's API call must not answer in another test."""
-    from beo_automation.authentication import user_rows, verified_tokens
+    from beo_automation.jwt_caches import user_rows, verified_tokens
 
     user_rows.clear()
     verified_tokens.clear()

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from beo_automation import authentication
+from beo_automation import authentication, jwt_caches
 from tests.logs import log_lines
 from tests.subprocess_env import python, settings_in_child
 
@@ -226,7 +226,7 @@ def test_a_verified_token_does_not_vouch_for_an_altered_one(user):
 
 
 def test_the_verified_token_cache_keeps_at_most_its_limit(user):
-    cache = authentication._VerifiedTokens(limit=2)
+    cache = jwt_caches.VerifiedTokens(limit=2)
     tokens = [AccessToken.for_user(user) for _ in range(3)]
     for token in tokens:
         cache.put(str(token).encode(), token)
@@ -261,7 +261,7 @@ def test_a_user_deactivated_elsewhere_is_refused_once_the_cache_period_ends(
     type(user).objects.filter(pk=user.pk).update(is_active=False)
     assert client.get(PROTECTED).status_code == 200
     now = time.monotonic()
-    monkeypatch.setattr(authentication.time, "monotonic", lambda: now + 5.1)
+    monkeypatch.setattr(jwt_caches.time, "monotonic", lambda: now + 5.1)
     assert error_of(client.get(PROTECTED), 401)["message"] == "Invalid token"
 
 

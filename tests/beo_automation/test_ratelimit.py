@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 import uuid
 
 import pytest
+import redis
 import requests
 from django.test import RequestFactory
-from django_ratelimit import core as ratelimit_core
-from django_ratelimit.core import get_usage
 from rest_framework.test import APIClient
 
-from beo_automation import ratelimit as beo_ratelimit
-from beo_automation.ratelimit import client_ip
-from beo_automation.ratelimit_config import parse_networks, parse_rate
+from beo_automation.ratelimit import client_ip, rate_limit_usage, window_end
+from beo_automation.ratelimit_config import parse_networks, parse_rate, rate_split
 from tests.logs import log_lines
 from tests.server import gunicorn
 from tests.subprocess_env import manage, python
@@ -26,22 +25,22 @@ PROTECTED = "/api/events/"
 TOKEN_URL = "/api/auth/token/"
 
 
-REAL_GET_WINDOW = ratelimit_core._get_window
+def seconds_left_in_window(client: str) -> int:
+    """Seconds until `client`'s current one-minute window ends."""
+    now = int(time.time())
+    return window_end(client, 60, now=now) - now
 
 
-@pytest.fixture(autouse=True)
-def one_window_per_test(monkeypatch):
-    """django-ratelimit counts in fixed windows (a minute here): a test whose requests straddle a
-    window's end would see its count start again and fail by chance. Each client's window is the
-    one it was in at its first request, for the whole test; counters still expire in real time.
-    """
-    windows: dict[tuple[object, int], int] = {}
+def wait_for_a_fresh_window(*clients: str, margin: int = 2) -> None:
+    """Start with `margin` seconds left in each client's window: a test whose requests straddled
+    a window's end would see its count start again and fail by chance."""
+    while (left := min(seconds_left_in_window(client) for client in clients)) < margin:
+        time.sleep(left + 1)
 
-    def window(value: object, period: int) -> int:
-        return windows.setdefault((value, period), REAL_GET_WINDOW(value, period))
 
-    monkeypatch.setattr(ratelimit_core, "_get_window", window)
-    monkeypatch.setattr(beo_ratelimit, "_get_window", window)
+@pytest.fixture
+def fresh_window() -> None:
+    wait_for_a_fresh_window("127.0.0.1")
 
 
 def assert_too_many(response) -> int:
@@ -55,21 +54,21 @@ def assert_too_many(response) -> int:
     return retry_after
 
 
-def test_requests_over_the_api_limit_get_a_429_with_retry_after(api_client, settings):
+def test_requests_over_the_api_limit_get_a_429_with_retry_after(api_client, settings, fresh_window):
     settings.RATELIMIT_API = "3/m"
     answers = [api_client.get(PROTECTED).status_code for _ in range(3)]
     assert answers == [401, 401, 401]  # counted before authentication
     assert_too_many(api_client.get(PROTECTED))
 
 
-def test_the_limit_counts_every_api_path(auth_client, settings):
+def test_the_limit_counts_every_api_path(auth_client, settings, fresh_window):
     settings.RATELIMIT_API = "2/m"
     auth_client.get(PROTECTED)
     auth_client.get("/api/events/12345/")
     assert_too_many(auth_client.get("/api/nothing-here/"))
 
 
-def test_health_schema_and_docs_are_never_limited(api_client, settings):
+def test_health_schema_and_docs_are_never_limited(api_client, settings, fresh_window):
     settings.RATELIMIT_API = "1/m"
     for _ in range(3):
         assert api_client.get("/api/health/live/").status_code == 200
@@ -79,7 +78,7 @@ def test_health_schema_and_docs_are_never_limited(api_client, settings):
     assert_too_many(api_client.get(PROTECTED))
 
 
-def test_the_token_endpoint_has_its_own_tighter_limit(api_client, settings):
+def test_the_token_endpoint_has_its_own_tighter_limit(api_client, settings, fresh_window):
     settings.RATELIMIT_LOGIN = "2/m"
     settings.RATELIMIT_API = "100/m"
     wrong = {"username": "alice", "password": "guess"}
@@ -91,7 +90,9 @@ def test_the_token_endpoint_has_its_own_tighter_limit(api_client, settings):
     assert api_client.get(PROTECTED).status_code == 401
 
 
-def test_a_limited_login_does_not_check_the_password(api_client, settings, user, password):
+def test_a_limited_login_does_not_check_the_password(
+    api_client, settings, user, password, fresh_window
+):
     settings.RATELIMIT_LOGIN = "1/m"
     api_client.post(TOKEN_URL, {"username": "alice", "password": "guess"}, format="json")
     right = {"username": "alice", "password": password}
@@ -100,13 +101,14 @@ def test_a_limited_login_does_not_check_the_password(api_client, settings, user,
 
 def test_limits_are_per_client_address(settings):
     settings.RATELIMIT_API = "1/m"
+    wait_for_a_fresh_window("10.0.0.1")
     first, second = APIClient(REMOTE_ADDR="10.0.0.1"), APIClient(REMOTE_ADDR="10.0.0.2")
     assert first.get(PROTECTED).status_code == 401
     assert second.get(PROTECTED).status_code == 401
     assert_too_many(first.get(PROTECTED))
 
 
-def test_a_client_cannot_dodge_the_limit_with_x_forwarded_for(api_client, settings):
+def test_a_client_cannot_dodge_the_limit_with_x_forwarded_for(api_client, settings, fresh_window):
     settings.RATELIMIT_API = "1/m"
     api_client.get(PROTECTED, HTTP_X_FORWARDED_FOR="203.0.113.1")
     assert_too_many(api_client.get(PROTECTED, HTTP_X_FORWARDED_FOR="203.0.113.2"))
@@ -115,13 +117,14 @@ def test_a_client_cannot_dodge_the_limit_with_x_forwarded_for(api_client, settin
 def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(settings):
     settings.RATELIMIT_API = "1/m"
     settings.TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", ["10.0.0.0/8"])
+    wait_for_a_fresh_window("203.0.113.1")
     proxy = APIClient(REMOTE_ADDR="10.1.2.3")
     assert proxy.get(PROTECTED, HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 401
     assert proxy.get(PROTECTED, HTTP_X_FORWARDED_FOR="203.0.113.2").status_code == 401
     assert_too_many(proxy.get(PROTECTED, HTTP_X_FORWARDED_FOR="203.0.113.1"))
 
 
-def test_the_first_refusal_is_logged_once(api_client, settings):
+def test_the_first_refusal_is_logged_once(api_client, settings, fresh_window):
     settings.RATELIMIT_API = "1/m"
     path = f"/api/probe-{uuid.uuid4().hex}/"
     for _ in range(4):
@@ -148,19 +151,25 @@ def _outage_lines() -> int:
 
 
 @pytest.mark.parametrize(
-    "backend",
-    # Ours counts in one call (incr_window); Django's goes through django-ratelimit's get_usage.
-    ["beo_automation.redis_cache.RedisCache", "django.core.cache.backends.redis.RedisCache"],
+    ("backend", "options"),
+    [
+        # Ours counts in one script call; Django's Redis backend through the cache API.
+        (
+            "beo_automation.cache_backend.RedisCache",
+            {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        ),
+        ("django.core.cache.backends.redis.RedisCache", {"socket_connect_timeout": 0.2}),
+    ],
 )
 def test_requests_pass_and_the_outage_is_logged_when_the_cache_is_down(
-    api_client, settings, backend
+    api_client, settings, backend, options
 ):
     settings.RATELIMIT_API = "1/m"
     settings.CACHES = {
         "default": {
             "BACKEND": backend,
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+            "OPTIONS": options,
         }
     }
     before = _outage_lines()
@@ -177,7 +186,7 @@ def test_the_count_is_shared_across_processes_through_redis(settings, api_client
     # A client address of its own, so parallel runs never share this bucket.
     client = str(ipaddress.IPv4Address(0xC6120000 + uuid.uuid4().int % 0xFFFF))  # 198.18.x.x
     with gunicorn(RATELIMIT_API="3/m", TRUSTED_PROXIES="127.0.0.1") as (base, _):
-        _wait_for_a_fresh_window(client)
+        wait_for_a_fresh_window(client, margin=5)
         for _ in range(3):
             assert api_client.get(PROTECTED, HTTP_X_FORWARDED_FOR=client).status_code == 401
         response = requests.get(
@@ -192,21 +201,39 @@ def test_the_count_is_shared_across_processes_through_redis(settings, api_client
 
 
 @pytest.mark.redis
-def test_redis_counts_the_same_counter_django_ratelimit_reads(api_client, settings):
-    """The one-round-trip count (RedisCache.incr_window) must stay django-ratelimit's counter:
-    same key, same window, readable by its get_usage."""
+def test_a_window_counter_in_redis_expires_with_its_window(api_client, settings, fresh_window):
+    """A counter left without an expiry would lock its client out for good."""
     settings.RATELIMIT_API = "50/m"
-    client = str(ipaddress.IPv4Address(0xC6120000 + uuid.uuid4().int % 0xFFFF))
-    api_client.defaults["REMOTE_ADDR"] = client
-    for _ in range(4):
+    for _ in range(3):
         api_client.get(PROTECTED)
+    with redis.Redis.from_url(settings.REDIS_URL) as server:
+        keys = list(server.scan_iter(match=f"*{settings.RATELIMIT_CACHE_PREFIX}*"))
+        assert len(keys) == 1  # one client, one group, one window
+        assert int(server.get(keys[0])) == 3
+        assert 0 < server.ttl(keys[0]) <= 60 + 5  # the window and a few seconds' slack
+
+
+@pytest.mark.redis
+def test_concurrent_requests_are_all_counted(settings):
+    """A hit is one atomic call on Redis: no hit is lost between threads."""
+    client = str(ipaddress.IPv4Address(0xC6120000 + uuid.uuid4().int % 0xFFFF))
+    wait_for_a_fresh_window(client, margin=10)
+
+    def hit() -> None:
+        request = RequestFactory().get("/", REMOTE_ADDR=client)
+        for _ in range(25):
+            rate_limit_usage(request, group="api", rate="1000/m")
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     request = RequestFactory().get("/", REMOTE_ADDR=client)
-    usage = get_usage(request, group="api", key=lambda g, r: client, rate="50/m")
-    assert usage is not None
-    assert usage["count"] == 4
+    assert rate_limit_usage(request, group="api", rate="1000/m").count == 201
 
 
-def test_the_limit_holds_with_a_cache_other_than_redis(api_client, settings):
+def test_the_limit_holds_with_a_cache_other_than_redis(api_client, settings, fresh_window):
     settings.RATELIMIT_API = "2/m"
     settings.CACHES = {
         "default": {
@@ -216,14 +243,6 @@ def test_the_limit_holds_with_a_cache_other_than_redis(api_client, settings):
     }
     assert [api_client.get(PROTECTED).status_code for _ in range(2)] == [401, 401]
     assert_too_many(api_client.get(PROTECTED))
-
-
-def _wait_for_a_fresh_window(client: str) -> None:
-    """Start in a minute window with seconds to spare, for a test whose count is shared with
-    another process (whose windows are the real ones, not one_window_per_test's)."""
-    time_left = REAL_GET_WINDOW(client, 60) - int(time.time())
-    if time_left < 5:
-        time.sleep(time_left + 1)
 
 
 @pytest.mark.parametrize(
@@ -247,9 +266,32 @@ def test_client_ip(settings, peer, forwarded, trusted, expected):
     assert client_ip(request) == expected
 
 
-@pytest.mark.parametrize("rate", ["100/m", "10/s", "1000/5m", "5/h", "20/d"])
-def test_valid_rates(rate):
+@pytest.mark.parametrize(
+    ("rate", "split"),
+    [
+        ("100/m", (100, 60)),
+        ("10/s", (10, 1)),
+        ("1000/5m", (1000, 300)),
+        ("5/h", (5, 3600)),
+        ("20/d", (20, 86400)),
+    ],
+)
+def test_valid_rates(rate, split):
     assert parse_rate("RATELIMIT_API", rate) == rate
+    assert rate_split(rate) == split
+
+
+@pytest.mark.parametrize("period", [1, 60, 300])
+def test_windows_are_consecutive_fixed_spans_of_the_period(period):
+    start = 1_800_000_000
+    ends = [window_end("198.51.100.7", period, now=now) for now in range(start, start + 3 * period)]
+    assert all(
+        now <= end < now + period
+        for now, end in zip(range(start, start + 3 * period), ends, strict=True)
+    )
+    assert sorted(set(ends)) == list(range(min(ends), max(ends) + 1, period))
+    # A window ends at the same second for one client whatever the second it is asked in.
+    assert ends.count(ends[period]) == period
 
 
 @pytest.mark.parametrize("rate", ["", "100", "100/minute", "0/m", "-1/m", "m/100"])
@@ -289,3 +331,9 @@ def test_check_passes_without_redis_despite_the_local_memory_cache():
     result = manage("check", REDIS_URL=None, DATABASE_URL=None, DEBUG="true")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_passes_with_redis_and_nothing_silenced():
+    result = manage("check", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout

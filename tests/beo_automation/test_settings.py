@@ -164,7 +164,7 @@ def test_with_redis_the_cache_and_broker_use_it():
         REDIS_URL="redis://127.0.0.1:6379/3",
     )
     assert values == [
-        "beo_automation.redis_cache.RedisCache",
+        "beo_automation.cache_backend.RedisCache",
         "redis://127.0.0.1:6379/3",
         False,
     ]

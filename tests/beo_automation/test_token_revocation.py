@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from rest_framework.test import APIClient
 
-from beo_automation import authentication
+from beo_automation import jwt_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ def test_a_password_changed_by_another_process_revokes_within_the_cache_period(
     type(user).objects.filter(pk=user.pk).update(password=user.password)
     assert get_with(old["access"]).status_code == 200
     now = time.monotonic()
-    monkeypatch.setattr(authentication.time, "monotonic", lambda: now + 5.1)
+    monkeypatch.setattr(jwt_caches.time, "monotonic", lambda: now + 5.1)
     assert_revoked(old)
 
 

@@ -41,7 +41,7 @@ def statuses(body: dict) -> dict[int, str]:
 
 
 def test_the_cache_is_redis(settings):
-    assert settings.CACHES["default"]["BACKEND"] == "beo_automation.redis_cache.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "beo_automation.cache_backend.RedisCache"
 
 
 def test_a_repeated_list_is_served_from_the_cache(auth_client, user):
@@ -151,7 +151,7 @@ def test_lists_are_served_from_the_database_when_the_cache_is_down(auth_client, 
     event = EventFactory(owner=user)
     caches = json.loads(json.dumps(settings.CACHES))
     caches["default"]["LOCATION"] = "redis://127.0.0.1:1/0"  # nothing listens there
-    caches["default"]["OPTIONS"] = {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}
+    caches["default"]["OPTIONS"] = {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}
     settings.CACHES = caches
     settings.RATELIMIT_ENABLE = False  # the limiter's own outage handling has its own test
     body, queries = event_queries(auth_client)

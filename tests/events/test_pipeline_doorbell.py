@@ -141,7 +141,7 @@ def test_a_create_rolled_back_neither_invalidates_nor_rings(user, doorbells):
 def test_with_the_cache_down_every_create_is_stored_and_rings(user, settings, doorbells):
     caches = json.loads(json.dumps(settings.CACHES))
     caches["default"]["LOCATION"] = "redis://127.0.0.1:1/0"  # nothing listens there
-    caches["default"]["OPTIONS"] = {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}
+    caches["default"]["OPTIONS"] = {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}
     settings.CACHES = caches
     create(user, 2)
     assert Event.objects.filter(owner=user).count() == 2

@@ -16,7 +16,7 @@ from beo_automation.errors import (
 from events.models import Event, Priority, Status
 from events.services import (
     EventInput,
-    _new_event,
+    _new_event,  # noqa: PLC2701 - first-party: this test covers the helper itself
     event_bulk_create,
     event_cancel,
     event_create,

@@ -1,4 +1,4 @@
-"""The Redis cache backend: Django's, reusing its clients, with a one-call atomic incr."""
+"""The Redis cache backend: django-redis's, with one combined write for event creates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import threading
 import uuid
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django_redis import get_redis_connection
 
 pytestmark = pytest.mark.redis
 
@@ -19,14 +20,14 @@ def key():
 
 
 def test_the_default_cache_is_this_backend():
-    from beo_automation.redis_cache import ReusingRedisCacheClient
+    from beo_automation.cache_backend import RedisCache
 
-    assert isinstance(cache._cache, ReusingRedisCacheClient)
+    assert isinstance(caches["default"], RedisCache)
 
 
 def test_one_client_object_is_reused():
-    client = cache._cache
-    assert client.get_client() is client.get_client(write=True)
+    # Django's own Redis backend builds a new client object for every call.
+    assert get_redis_connection("default") is get_redis_connection("default")
 
 
 def test_incr_adds_to_an_existing_counter(key):
@@ -71,7 +72,7 @@ def test_set_many_without_a_timeout_stores_every_value_for_good(key):
     try:
         cache.set_many({key: "v1", other: {"nested": [1, 2]}}, timeout=None)
         assert cache.get_many([key, other]) == {key: "v1", other: {"nested": [1, 2]}}
-        raw = cache._cache.get_client()
+        raw = get_redis_connection("default")
         assert raw.ttl(cache.make_key(key)) == -1  # no expiry
     finally:
         cache.delete(other)
@@ -79,34 +80,9 @@ def test_set_many_without_a_timeout_stores_every_value_for_good(key):
 
 def test_set_many_with_a_timeout_still_expires(key):
     cache.set_many({key: "v1"}, timeout=30)
-    raw = cache._cache.get_client()
+    raw = get_redis_connection("default")
     assert 0 < raw.ttl(cache.make_key(key)) <= 30
     assert cache.get(key) == "v1"
-
-
-def test_incr_window_counts_from_one_and_expires_with_its_window(key):
-    assert [cache.incr_window(key, timeout=30) for _ in range(3)] == [1, 2, 3]
-    assert cache.get(key) == 3
-    assert 0 < cache._cache.get_client().ttl(cache.make_key(key)) <= 30
-
-
-def test_incr_window_gives_a_counter_without_expiry_one(key):
-    cache.set(key, 7, timeout=None)
-    assert cache.incr_window(key, timeout=30) == 8
-    assert 0 < cache._cache.get_client().ttl(cache.make_key(key)) <= 30
-
-
-def test_concurrent_window_hits_are_all_counted(key):
-    def hit() -> None:
-        for _ in range(50):
-            cache.incr_window(key, timeout=60)
-
-    threads = [threading.Thread(target=hit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert cache.get(key) == 400
 
 
 def test_set_many_and_add_first_sets_all_then_adds_the_first_missing_key(key):
@@ -115,6 +91,11 @@ def test_set_many_and_add_first_sets_all_then_adds_the_first_missing_key(key):
     try:
         assert cache.set_many_and_add_first(data, adds=adds) == 1
         assert cache.get_many(list(data)) == data
+        raw = get_redis_connection("default")
+        assert raw.ttl(cache.make_key(f"{key}:a")) == -1  # versions never expire
+        assert 0 < raw.ttl(cache.make_key(f"{key}:flag")) <= 60
+        assert cache.get(f"{key}:flag") == "1"
+        assert cache.get(f"{key}:backstop") is None
         assert cache.set_many_and_add_first({f"{key}:a": 3}, adds=adds) == 2
         assert cache.get(f"{key}:a") == 3
         assert cache.set_many_and_add_first({}, adds=adds) == 0
@@ -125,3 +106,15 @@ def test_set_many_and_add_first_sets_all_then_adds_the_first_missing_key(key):
 def test_set_many_and_add_first_refuses_a_timeout_that_is_not_positive(key):
     with pytest.raises(ValueError, match="positive"):
         cache.set_many_and_add_first({}, adds=[(key, "1", 0)])
+
+
+def test_set_many_and_add_first_is_a_redis_error_when_redis_is_down(settings):
+    import redis
+
+    from beo_automation.cache_backend import RedisCache
+
+    dead = RedisCache(
+        "redis://127.0.0.1:1/0", {"OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2}}
+    )  # nothing listens there
+    with pytest.raises(redis.ConnectionError):
+        dead.set_many_and_add_first({"a": 1}, adds=[("flag", "1", 60)])
