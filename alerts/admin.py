@@ -7,7 +7,7 @@ Every action calls the same service the API calls, and is recorded in the admin'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from alerts.incidents import (
@@ -34,7 +34,6 @@ from alerts.models import (
     STAGE_ORDER,
     Alert,
     Incident,
-    JobRun,
     Notification,
     NotificationAttempt,
     NotificationChannel,
@@ -614,49 +613,3 @@ class NotificationChannelAdmin(ReadOnlyAdmin):
     @admin.display(description="failing", boolean=True)
     def failing(self, channel: NotificationChannel) -> bool:
         return channel.is_failing
-
-
-@admin.register(JobRun)
-class JobRunAdmin(ReadOnlyAdmin):
-    """Every run of an alerts job, by beat or an operator: who, when, how long, how it ended."""
-
-    list_display = (
-        "started_at",
-        "job",
-        "trigger",
-        "triggered_by",
-        "duration_ms",
-        "succeeded",
-        "headline",
-    )
-    list_filter = ("job", "trigger", "succeeded")
-    search_fields = ("triggered_by", "error")
-    readonly_fields = ("measurements_table",)
-
-    @admin.display(description="summary")
-    def headline(self, run: JobRun) -> str:
-        if run.error:
-            return run.error[:120]
-        if "summary" in run.summary:
-            return str(run.summary["summary"])
-        return ", ".join(f"{k}: {v}" for k, v in run.summary.items())[:200]
-
-    @admin.display(description="measurements")
-    def measurements_table(self, run: JobRun) -> SafeString | str:
-        measurements = run.summary.get("measurements") or {}
-        if not measurements:
-            return "—"
-        rows: Iterable[tuple[str, str, str]] = (
-            (
-                rule,
-                "not measured: " + data["not_measured"] if data.get("not_measured") else "",
-                "; ".join(
-                    ("✗ " if c["firing"] else "✓ ") + c["message"] for c in data.get("checks", [])
-                ),
-            )
-            for rule, data in measurements.items()
-        )
-        return format_html(
-            "<table>{}</table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", rows),
-        )

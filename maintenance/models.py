@@ -27,7 +27,7 @@ class MaintenanceRun(models.Model):
     """One run of one operation (backup, archive, vacuum, …), written when it starts and ends.
 
     A run that is still `running` when the next run of its operation gets the lock was left by
-    a process that died; the next run marks it failed (see maintenance.services.runs).
+    a process that died; the next run marks it failed (see maintenance.services.run_records).
     """
 
     operation = models.CharField(max_length=64)

@@ -45,7 +45,7 @@ from maintenance.services.database import (
     libpq_environment,
     row_counts,
 )
-from maintenance.services.runs import RunContext, RunRecorder, maintenance_run
+from maintenance.services.run_records import RunContext, RunRecorder, run_recorded
 
 CHUNK = 1024 * 1024
 PROGRESS_EVERY_SECONDS = 2.0
@@ -113,7 +113,7 @@ def database_backup(
         "output_dir": str(output_dir) if output_dir is not None else None,
         "upload": upload,
     }
-    with maintenance_run(operation="backup_db", arguments=arguments, context=context) as run:
+    with run_recorded(operation="backup_db", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         directory = files.backup_directory(output_dir)
         storage = files.offsite_storage() if upload else None

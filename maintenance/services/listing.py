@@ -10,7 +10,7 @@ from django.conf import settings
 
 from maintenance.models import MaintenanceRun, Outcome
 from maintenance.services import backup_files as files
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -71,7 +71,7 @@ def last_verifications() -> dict[str, Verification]:
 def backups_list(*, verify_checksums: bool = True, context: RunContext) -> BackupListing:
     """Every backup file (not its .sha256/manifest sidecars), newest first."""
     arguments = {"verify_checksums": verify_checksums}
-    with maintenance_run(operation="list_backups", arguments=arguments, context=context) as run:
+    with run_recorded(operation="list_backups", arguments=arguments, context=context) as run:
         directory = Path(settings.BACKUP_DIR)
         verifications = last_verifications()
         local_all = files.local_files(directory)

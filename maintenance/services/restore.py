@@ -51,7 +51,7 @@ from maintenance.services.database import (
     restore_role_check,
     row_counts,
 )
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 CHUNK = 1024 * 1024
 PROGRESS_EVERY_SECONDS = 2.0
@@ -454,7 +454,7 @@ def database_restore(
     """
     restore_arguments_check(file=file, target_database=target_database)
     arguments = {"file": file, "database": target_database, "create": create}
-    with maintenance_run(operation="restore_db", arguments=arguments, context=context) as run:
+    with run_recorded(operation="restore_db", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         with locate_backup(file) as located:
             check_kind(located.path)

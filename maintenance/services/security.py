@@ -41,7 +41,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 Status = Literal["pass", "fail", "warn"]
 
@@ -101,7 +101,7 @@ def security_check(
     """Evaluate every checklist item; the report says ✓/✗/! per item with the reason."""
     root = source_root or Path(settings.BASE_DIR)
     arguments = {"source_root": str(root), "pip_audit": run_pip_audit}
-    with maintenance_run(operation="security_check", arguments=arguments, context=context) as run:
+    with run_recorded(operation="security_check", arguments=arguments, context=context) as run:
         checks: list[CheckResult] = []
         endpoints = list(api_endpoints())
         for name, check in (

@@ -32,7 +32,7 @@ from maintenance.services.restore import (
     sqlite_image,
     sqlite_table_counts,
 )
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -66,7 +66,7 @@ def backup_verify(
     if bool(file) == bool(latest):
         raise MaintenanceError("Name one backup file, or pass --latest (not both)")
     arguments = {"file": file, "latest": latest}
-    with maintenance_run(operation="verify_backup", arguments=arguments, context=context) as run:
+    with run_recorded(operation="verify_backup", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         with locate_backup(file, latest=latest) as located:
             run.summary = {"backup": located.name}
