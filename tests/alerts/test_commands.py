@@ -147,3 +147,25 @@ def test_a_test_alert_run_is_recorded_with_the_outcome_per_channel(settings, cap
     assert run.outcome == Outcome.FAILED
     assert run.summary["delivered"] == [f"json://127.0.0.1:{good.port}/ok"]
     assert list(run.summary["failed"]) == [f"json://127.0.0.1:{bad.port}/broken"]
+
+
+def test_alerts_job_runs_older_than_their_retention_are_pruned_and_others_kept(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.ALERT_EVALUATION_RETENTION_DAYS = 7
+    long_ago = timezone.now() - timedelta(days=8)
+    old, backup = (
+        MaintenanceRun.objects.create(
+            operation=operation, trigger="schedule", started_at=long_ago, outcome=Outcome.SUCCESS
+        )
+        for operation in ("evaluate_alerts", "backup_db")
+    )
+
+    evaluate_alerts.apply().get()
+
+    assert not MaintenanceRun.objects.filter(pk=old.pk).exists()
+    # Maintenance runs keep MAINTENANCE_RUN_RETENTION_DAYS (pruned by prune_runs).
+    assert MaintenanceRun.objects.filter(pk=backup.pk).exists()
+    assert MaintenanceRun.objects.filter(operation="evaluate_alerts").count() == 1
