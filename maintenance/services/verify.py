@@ -16,6 +16,7 @@ import time
 
 from maintenance.errors import MaintenanceError
 from maintenance.services import backup_files as files
+from maintenance.services.backup_locate import check_kind, locate_backup
 from maintenance.services.database import (
     database_create,
     database_drop,
@@ -23,12 +24,10 @@ from maintenance.services.database import (
     restore_credentials,
     scratch_database_name,
 )
+from maintenance.services.psql_stream import psql_restore
 from maintenance.services.restore import (
-    check_kind,
     compare_counts,
-    locate_backup,
     postgres_table_counts,
-    psql_restore,
     sqlite_image,
     sqlite_table_counts,
 )
