@@ -130,7 +130,7 @@ def run_recorded(
     arguments_check(arguments)
     if not exclusive:
         run = _new_run(operation=operation, arguments=arguments, context=context)
-        yield from _recorded(RunRecorder(run, context), keep_days=keep_days)
+        yield from _recorded(RunRecorder(run, context), keep_days=keep_days, exclusive=False)
         return
     ensure_reachable()
     with operation_lock(operation) as held:
@@ -150,7 +150,7 @@ def run_recorded(
             triggered_by=context.triggered_by,
             arguments=arguments,
         )
-        yield from _recorded(RunRecorder(run, context), keep_days=keep_days)
+        yield from _recorded(RunRecorder(run, context), keep_days=keep_days, exclusive=True)
 
 
 def _new_run(*, operation: str, arguments: dict[str, Any], context: RunContext) -> MaintenanceRun:
@@ -164,11 +164,15 @@ def _new_run(*, operation: str, arguments: dict[str, Any], context: RunContext) 
     )
 
 
-def _recorded(recorder: RunRecorder, *, keep_days: int | None) -> Iterator[RunRecorder]:
+def _recorded(
+    recorder: RunRecorder, *, keep_days: int | None, exclusive: bool
+) -> Iterator[RunRecorder]:
     try:
         yield recorder
     except BaseException as exc:
-        _finish(recorder, outcome=Outcome.FAILED, error=describe_error(exc))
+        # A job that is not exclusive fails loudly through its caller (the command's one
+        # line, Celery's task failure); its record's log line stays a warning.
+        _finish(recorder, outcome=Outcome.FAILED, error=describe_error(exc), loud=exclusive)
         raise
     if recorder.failure:
         _finish(recorder, outcome=Outcome.FAILED, error=recorder.failure)
@@ -215,7 +219,7 @@ def _refuse(*, operation: str, arguments: Mapping[str, Any], context: RunContext
     raise OperationInProgressError(message)
 
 
-def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str) -> None:
+def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str, loud: bool = True) -> None:
     run = recorder.run
     run.outcome = outcome
     run.finished_at = timezone.now()
@@ -245,7 +249,8 @@ def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str) -> None:
             run_id=run.pk,
             error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
         )
-    log = logger.info if outcome == Outcome.SUCCESS else logger.error
+    failed = logger.error if loud else logger.warning
+    log = logger.info if outcome == Outcome.SUCCESS else failed
     log(
         "Run finished",
         operation=run.operation,
