@@ -3,10 +3,9 @@
 PostgreSQL: `pg_dump --clean --if-exists --no-owner` (plain SQL, restorable with psql into an
 existing or an empty database) streamed through zlib into the file, hashed on the way; nothing
 is held in memory but one chunk. gzip's default level is the bottleneck of the guide's
-`pg_dump | gzip` (BACKUP_COMPRESSION_LEVEL=1 is about twice as fast for ~20 % more bytes;
-bench/backup.py). The per-table row counts that verify_backup compares are taken in the very
-snapshot pg_dump dumps (an exported snapshot), so writes during the backup cannot make them
-disagree.
+`pg_dump | gzip`, hence BACKUP_COMPRESSION_LEVEL (figures: docs/performance.md). The
+per-table row counts that verify_backup compares are taken in the very snapshot pg_dump dumps
+(an exported snapshot), so writes during the backup cannot make them disagree.
 
 SQLite: the online backup API copies a consistent image while the app keeps running; it is
 gzip-compressed like the dump.

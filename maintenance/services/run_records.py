@@ -171,11 +171,11 @@ def _recorded(
         yield recorder
     except BaseException as exc:
         # A job that is not exclusive fails loudly through its caller (the command's one
-        # line, Celery's task failure); its record's log line stays a warning.
+        # line, Celery's task failure); its record's log line is a warning.
         _finish(recorder, outcome=Outcome.FAILED, error=describe_error(exc), loud=exclusive)
         raise
     if recorder.failure:
-        _finish(recorder, outcome=Outcome.FAILED, error=recorder.failure)
+        _finish(recorder, outcome=Outcome.FAILED, error=recorder.failure, loud=exclusive)
     else:
         _finish(recorder, outcome=Outcome.SUCCESS, error="")
     if keep_days is not None:

@@ -182,5 +182,5 @@ def check_audit_logging() -> CheckResult:
         name="",
         status="pass",
         reason=f"requests and operations logged at {logging.getLevelName(root_level).lower()} "
-        f"({destination}); staff changes in the admin log; {runs:,} maintenance runs on record",
+        f"({destination}); staff changes in the admin log; {runs:,} job runs on record",
     )
