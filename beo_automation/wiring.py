@@ -1,6 +1,6 @@
 """The fixed wiring of the project: apps, middleware order, templates, DRF, the API schema,
-login backends, Content-Security-Policy directives; and the builders settings.py feeds with
-what it read from the environment (database options, backup storage, lockout parameters).
+login backends; and the builders settings.py feeds with what it read from the environment
+(database, cache, storages, JWT, Content-Security-Policy, lockout parameters).
 
 Nothing here reads the environment: settings.py is the one place that does, and imports these.
 """
