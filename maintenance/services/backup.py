@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from maintenance.errors import MaintenanceError
 from maintenance.services import backup_files as files
+from maintenance.services import backup_offsite as offsite
 from maintenance.services.database import (
     VISIBLE_TABLES,
     client_program,
@@ -115,7 +116,7 @@ def database_backup(
     with run_recorded(operation="backup_db", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         directory = files.backup_directory(output_dir)
-        storage = files.offsite_storage() if upload else None
+        storage = offsite.offsite_storage() if upload else None
         stamp = files.new_stamp()
         level = settings.BACKUP_COMPRESSION_LEVEL
         if is_postgres():
@@ -143,10 +144,10 @@ def database_backup(
                 ]
             to_upload.append(manifest)
             for path in to_upload:
-                files.upload(storage, path)
+                offsite.upload(storage, path)
                 uploaded.append(path.name)
                 run.progress(f"Uploaded {path.name} off-site")
-            deleted_offsite = files.offsite_retention(
+            deleted_offsite = offsite.offsite_retention(
                 storage, days=settings.BACKUP_RETENTION_DAYS, keep=dump.path.name
             )
         result = BackupResult(

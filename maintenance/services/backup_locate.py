@@ -15,6 +15,7 @@ from django.db import connection
 
 from maintenance.errors import MaintenanceError
 from maintenance.services import backup_files as files
+from maintenance.services import backup_offsite as offsite
 from maintenance.services.database import (
     is_postgres,
 )
@@ -36,7 +37,7 @@ def locate_backup(file: str | None, *, latest: bool = False) -> Iterator[Located
     """Find a backup: a path, a name in BACKUP_DIR, or a name off-site (downloaded to a
     temporary directory for the duration). Its checksum is verified when it has one."""
     directory = Path(settings.BACKUP_DIR)
-    storage = files.offsite_storage()
+    storage = offsite.offsite_storage()
     if latest:
         local = [f for f in files.local_files(directory) if files.is_database_backup(f.name)]
         if local and local[0].path is not None:
@@ -44,7 +45,7 @@ def locate_backup(file: str | None, *, latest: bool = False) -> Iterator[Located
             name = local[0].name
         else:
             remote = (
-                [f for f in files.offsite_files(storage) if files.is_database_backup(f.name)]
+                [f for f in offsite.offsite_files(storage) if files.is_database_backup(f.name)]
                 if storage is not None
                 else []
             )
@@ -80,7 +81,7 @@ def locate_backup(file: str | None, *, latest: bool = False) -> Iterator[Located
     assert storage is not None
     files.backup_directory(directory)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as scratch:
-        downloaded = files.download(storage, name, Path(scratch))
+        downloaded = offsite.download(storage, name, Path(scratch))
         yield LocatedBackup(
             path=downloaded, downloaded=True, checksum_verified=_checked(downloaded)
         )

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from maintenance.models import MaintenanceRun, Outcome
 from maintenance.services import backup_files as files
+from maintenance.services import backup_offsite
 from maintenance.services.run_records import RunContext, run_recorded
 
 
@@ -95,10 +96,10 @@ def backups_list(*, verify_checksums: bool = True, context: RunContext) -> Backu
                     last_verification=verifications.get(item.name),
                 )
             )
-        storage = files.offsite_storage()
+        storage = backup_offsite.offsite_storage()
         offsite = []
         if storage is not None:
-            remote_all = files.offsite_files(storage)
+            remote_all = backup_offsite.offsite_files(storage)
             remote_names = {f.name for f in remote_all}
             for item in remote_all:
                 if _is_sidecar(item.name):
