@@ -87,7 +87,7 @@ class EvaluationReport:
         }
 
     def record(self) -> dict[str, Any]:
-        """What a JobRun keeps of this evaluation."""
+        """What the run record (maintenance.MaintenanceRun) keeps of this evaluation."""
         return {**self.as_dict(), "measurements": self.measurements()}
 
     def as_dict(self) -> dict[str, Any]:

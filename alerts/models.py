@@ -414,29 +414,3 @@ class NotificationAttempt(models.Model):
     def __str__(self) -> str:
         outcome = "ok" if self.succeeded else "failed"
         return f"notification {self.notification_id} attempt {self.number} ({outcome})"
-
-
-class JobRun(models.Model):
-    """One run of an alerts job (evaluate_alerts, escalate_incidents, retry_notifications,
-    send_test_alert): what, who or what started it, when, how long, how it ended."""
-
-    job = models.CharField(max_length=40)
-    trigger = models.CharField(max_length=20)  # schedule | command
-    triggered_by = models.CharField(max_length=150, blank=True, default="")
-    started_at = models.DateTimeField(default=timezone.now)
-    duration_ms = models.FloatField(default=0.0)
-    succeeded = models.BooleanField(default=True)
-    summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering: ClassVar[list[str]] = ["-started_at", "-id"]
-        verbose_name = "job run"
-        indexes: ClassVar[list[models.Index]] = [
-            models.Index(fields=["job", "-started_at"], name="jobrun_job_newest_idx"),
-            models.Index(fields=["-started_at"], name="jobrun_newest_idx"),
-        ]
-
-    def __str__(self) -> str:
-        outcome = "ok" if self.succeeded else "failed"
-        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} ({self.trigger}, {outcome})"

@@ -7,8 +7,12 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from alerts.notifications import DELIVER_TASK, notification_deliver, notifications_sweep
-from alerts.runs import job_run
+from alerts import jobs
+from alerts.notifications import DELIVER_TASK, notification_deliver
+from maintenance.models import Trigger
+from maintenance.services.run_records import RunContext
+
+BEAT = RunContext(trigger=Trigger.SCHEDULE, triggered_by="celery beat")
 
 
 @shared_task(
@@ -34,41 +38,17 @@ def retry_notifications() -> dict[str, Any]:
 
     # In-process (no broker) a failed attempt waits here, not in a delayed message.
     grace = 0.0 if settings.CELERY_TASK_ALWAYS_EAGER else 60.0
-    outcome = job_run(
-        job="retry_notifications",
-        trigger="schedule",
-        triggered_by="celery beat",
-        work=lambda: notifications_sweep(grace_seconds=grace),
-        summarize=dataclasses.asdict,
-    )
+    outcome = jobs.retry_notifications(context=BEAT, grace_seconds=grace)
     return dataclasses.asdict(outcome)
 
 
 @shared_task(name="alerts.evaluate_alerts", ignore_result=True)
 def evaluate_alerts() -> dict[str, Any]:
     """Beat, every minute: measure, raise and auto-resolve threshold alerts."""
-    from alerts.evaluation import EvaluationReport, alerts_evaluate
-
-    report = job_run(
-        job="evaluate_alerts",
-        trigger="schedule",
-        triggered_by="celery beat",
-        work=lambda: alerts_evaluate(trigger="schedule"),
-        summarize=EvaluationReport.record,
-    )
-    return report.as_dict()
+    return jobs.evaluate_alerts(context=BEAT).as_dict()
 
 
 @shared_task(name="alerts.escalate_incidents", ignore_result=True)
 def escalate_incidents() -> dict[str, Any]:
     """Beat, every minute: escalate incidents not acknowledged within their response time."""
-    from alerts.escalation import incidents_escalate
-
-    outcome = job_run(
-        job="escalate_incidents",
-        trigger="schedule",
-        triggered_by="celery beat",
-        work=incidents_escalate,
-        summarize=dataclasses.asdict,
-    )
-    return dataclasses.asdict(outcome)
+    return dataclasses.asdict(jobs.escalate_incidents(context=BEAT))

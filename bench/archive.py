@@ -197,7 +197,7 @@ def run_project(dbname: str, insert_rate: float, batch_size: int) -> SideResult:
 
     from maintenance.models import Trigger
     from maintenance.services.archive import events_archive
-    from maintenance.services.runs import RunContext
+    from maintenance.services.run_records import RunContext
 
     connection.settings_dict["NAME"] = dbname
     inserter = Inserter(dbname, insert_rate)

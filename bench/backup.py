@@ -91,7 +91,7 @@ def run_guide(dbname: str, directory: Path) -> dict[str, Any]:
 def run_project(directory: Path) -> tuple[dict[str, Any], Path]:
     from maintenance.models import Trigger
     from maintenance.services.backup import database_backup
-    from maintenance.services.runs import RunContext
+    from maintenance.services.run_records import RunContext
 
     context = RunContext(trigger=Trigger.COMMAND, triggered_by="bench/backup.py")
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def restore_role() -> Iterator[None]:
 
 def run_verify(path: Path) -> dict[str, Any]:
     from maintenance.models import Trigger
-    from maintenance.services.runs import RunContext
+    from maintenance.services.run_records import RunContext
     from maintenance.services.verify import backup_verify
 
     context = RunContext(trigger=Trigger.COMMAND, triggered_by="bench/backup.py")
@@ -170,7 +170,7 @@ def main() -> int:
         setup_django(dbname)
         from maintenance.models import Trigger
         from maintenance.services.archive import events_archive
-        from maintenance.services.runs import RunContext
+        from maintenance.services.run_records import RunContext
 
         # Half of the data in each big table, as a database that archives daily has it.
         events_archive(

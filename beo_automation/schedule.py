@@ -1,6 +1,7 @@
 """The Celery beat schedule, declared as a table and adjustable per entry from the environment.
 
-Each `ScheduledJob` has a default crontab. An operator overrides one entry with
+The table (`JOBS`) is here; settings.py builds `CELERY_BEAT_SCHEDULE` from it and the
+environment. Each `ScheduledJob` has a default crontab. An operator overrides one entry with
 `SCHEDULE_<NAME>="0 3 * * *"` or turns it off with `SCHEDULE_<NAME>=disable`, without a
 code change. `expires` keeps missed runs from piling up while workers are down.
 """
@@ -77,3 +78,93 @@ def build_beat_schedule(
             entry["options"]["expires"] = job.expires
         schedule[job.name] = entry
     return schedule
+
+
+# The beat table (settings.SCHEDULED_JOBS).
+JOBS: list[ScheduledJob] = [
+    ScheduledJob(
+        name="events_sweep",
+        task="events.sweep_events",
+        cron="* * * * *",
+        expires=55,
+        description="Re-enqueue pending events whose message was lost; reclaim stuck ones.",
+    ),
+    # Alerts (alerts/tasks.py): each runs the same service as its manage.py command.
+    ScheduledJob(
+        name="evaluate_alerts",
+        task="alerts.evaluate_alerts",
+        cron="* * * * *",
+        expires=55,
+        description="Measure the key metrics; raise alerts over thresholds, resolve the rest.",
+    ),
+    ScheduledJob(
+        name="escalate_incidents",
+        task="alerts.escalate_incidents",
+        cron="* * * * *",
+        expires=55,
+        description="Escalate incidents not acknowledged within their response time.",
+    ),
+    ScheduledJob(
+        name="retry_notifications",
+        task="alerts.retry_notifications",
+        cron="* * * * *",
+        expires=55,
+        description="Re-send notification deliveries whose message was lost.",
+    ),
+    # Maintenance (maintenance/tasks.py): each runs the same service as its manage.py command.
+    ScheduledJob(
+        name="backup_db",
+        task="maintenance.backup_db",
+        cron="0 2 * * *",
+        expires=4 * 3600,
+        description="Back up the database (and media), apply retention, upload off-site.",
+    ),
+    ScheduledJob(
+        name="archive_events",
+        task="maintenance.archive_events",
+        cron="0 3 * * *",
+        expires=4 * 3600,
+        description="Move completed events older than ARCHIVE_AFTER_DAYS to the archive.",
+    ),
+    ScheduledJob(
+        name="vacuum_db",
+        task="maintenance.vacuum_db",
+        cron="0 4 * * 0",
+        expires=12 * 3600,
+        description="VACUUM ANALYZE every table (weekly, Sunday).",
+    ),
+    ScheduledJob(
+        name="reindex_db",
+        task="maintenance.reindex_db",
+        cron="0 5 1 * *",
+        expires=12 * 3600,
+        description="REINDEX … CONCURRENTLY the project's tables (monthly, on the 1st).",
+    ),
+    ScheduledJob(
+        name="verify_backup",
+        task="maintenance.verify_backup",
+        cron="0 6 * * 0",
+        expires=12 * 3600,
+        description="Restore the latest backup into a scratch database and compare row counts.",
+    ),
+    ScheduledJob(
+        name="prune_maintenance_runs",
+        task="maintenance.prune_runs",
+        cron="30 4 * * *",
+        expires=12 * 3600,
+        description="Delete maintenance run records older than MAINTENANCE_RUN_RETENTION_DAYS.",
+    ),
+]
+
+
+# The minutely beat jobs (the sweep that recovers events of dead workers and lost doorbells,
+# alert evaluation and escalation, notification retries) have their own queue
+# (settings.HOUSEKEEPING_QUEUE), consumed by the Procfile's `housekeeping` worker, which never
+# drains events: a doorbell's drain (up to EVENT_WORKER_TIME_BUDGET seconds in each event worker
+# process) cannot delay a sweep. A worker started without -Q (`make worker`) consumes both.
+HOUSEKEEPING_TASKS = (
+    "events.sweep_events",
+    "alerts.evaluate_alerts",
+    "alerts.escalate_incidents",
+    "alerts.retry_notifications",
+)

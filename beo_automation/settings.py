@@ -15,9 +15,10 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from beo_automation import schedule, wiring
 from beo_automation.logs import build_logging_config, configure_structlog, parse_level
 from beo_automation.ratelimit_config import parse_networks, parse_rate
-from beo_automation.schedule import ScheduledJob, build_beat_schedule
+from beo_automation.schedule import HOUSEKEEPING_TASKS, build_beat_schedule
 from beo_automation.secret_key import secret_key_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,7 +28,6 @@ env = environ.Env()
 environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 # --- Core -------------------------------------------------------------------------------------
-
 # `make run` exports DEBUG=true; everything else (gunicorn, celery, manage.py) defaults to false.
 DEBUG = env.bool("DEBUG", default=False)
 ENVIRONMENT = env.str("ENVIRONMENT", default="development" if DEBUG else "production")
@@ -47,74 +47,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "rest_framework_simplejwt",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-    "django_structlog",
-    "axes",  # login lockout (docs/security.md)
-    "csp",  # Content-Security-Policy (docs/security.md)
-    "beo_automation.apps.CoreConfig",
-    "events",
-    "alerts",
-    "maintenance",
-]
-
-MIDDLEWARE = [
-    # Outermost: its duration and status (alerts, /metrics) cover the whole chain and the view.
-    "beo_automation.metrics.middleware.RequestMetricsMiddleware",
-    # First of the rest, so every later line (and the response) carries the request id.
-    "beo_automation.middleware.RequestIdMiddleware",
-    "django_structlog.middlewares.RequestMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response, including the envelopes of the middleware below.
-    "beo_automation.content_security.ContentSecurityPolicyMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Before the body is read or a token checked: floods are refused at the lowest cost.
-    "beo_automation.ratelimit.ApiRateLimitMiddleware",
-    # The body problems beo_automation.request_body found (chunked, truncated): before any read.
-    "beo_automation.request_body.RequestBodyErrorMiddleware",
-    "beo_automation.middleware.ApiBodySizeLimitMiddleware",
-    "beo_automation.middleware.ApiExceptionMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    # Django's, minus the trailing-slash redirect of unsafe /api/ requests (a 404 envelope).
-    "beo_automation.middleware.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    # ?status__exact=%00 on an admin page: Django's ?e=1 redirect or a 400, not a 500.
-    "beo_automation.middleware.AdminQueryNulMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, as django-axes requires: turns a locked-out admin login into the lockout page.
-    "axes.middleware.AxesMiddleware",
-]
+# Requests are counted per client IP in the default cache (beo_automation.ratelimit): Redis when
+# REDIS_URL is set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
 
 ROOT_URLCONF = "beo_automation.urls"
 WSGI_APPLICATION = "beo_automation.wsgi.application"
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "beo_automation.context_processors.environment",
-            ],
-        },
-    },
-]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -127,22 +64,11 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
-STORAGES: dict[str, dict[str, Any]] = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    },
-}
+STORAGES: dict[str, dict[str, Any]] = wiring.storages(debug=DEBUG)
 # In development whitenoise serves straight from the finders; no collectstatic needed.
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Database ---------------------------------------------------------------------------------
-
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DB_ENGINE = DATABASES["default"]["ENGINE"]
-IS_POSTGRES = DB_ENGINE == "django.db.backends.postgresql"
 
 # The operations guide's pool: at most 20 connections, idle ones closed after 30 s,
 # and a connection attempt fails after 2 s instead of hanging a request.
@@ -150,63 +76,33 @@ DB_POOL_MAX = env.int("DB_POOL_MAX", default=20)
 DB_POOL_MIN = env.int("DB_POOL_MIN", default=1)
 DB_POOL_IDLE_TIMEOUT = env.int("DB_POOL_IDLE_TIMEOUT", default=30)
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=2)
+DATABASES = {
+    "default": wiring.database_options(
+        env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        connect_timeout=DB_CONNECT_TIMEOUT,
+        application_name=env.str("DB_APPLICATION_NAME", default=SERVICE_NAME),
+        pool_min=DB_POOL_MIN,
+        pool_max=DB_POOL_MAX,
+        pool_idle_timeout=DB_POOL_IDLE_TIMEOUT,
+    )
+}
+DB_ENGINE = DATABASES["default"]["ENGINE"]
+IS_POSTGRES = DB_ENGINE == "django.db.backends.postgresql"
 
-if IS_POSTGRES:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required by Django's pool; the pool keeps them
-    # Faults: with the pool, Django passes psycopg_pool's check_connection as the pool's
-    # `check`: a connection the server closed (restart, pg_terminate_backend) is replaced when
-    # it is taken from the pool instead of failing the request or task that got it.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["default"]["OPTIONS"] = {
-        **DATABASES["default"].get("OPTIONS", {}),
-        "connect_timeout": DB_CONNECT_TIMEOUT,
-        "application_name": env.str("DB_APPLICATION_NAME", default=SERVICE_NAME),
-        "pool": {
-            "min_size": min(DB_POOL_MIN, DB_POOL_MAX),
-            "max_size": DB_POOL_MAX,
-            "max_idle": DB_POOL_IDLE_TIMEOUT,
-            "timeout": DB_CONNECT_TIMEOUT,
-        },
-    }
-elif DB_ENGINE == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {
-        # WAL lets the web process and the scheduler read while the other writes;
-        # IMMEDIATE avoids "database is locked" on lock upgrades inside transactions.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
 
 # --- Redis: cache, Celery broker, rate limits -------------------------------------------------
-
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="beo")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
-if REDIS_URL:
-    _redis_cache = {
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": CACHE_KEY_PREFIX,
-        "OPTIONS": {
-            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-        },
-    }
-    CACHES = {
-        # django-redis, plus one combined write for event creates (beo_automation/cache_backend.py).
-        "default": {"BACKEND": "beo_automation.cache_backend.RedisCache", **_redis_cache},
-    }
-else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "beo-automation",
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-        }
-    }
+# django-redis (beo_automation/cache_backend.py) with REDIS_URL; local memory without.
+CACHES = {
+    "default": wiring.cache_settings(
+        redis_url=REDIS_URL, key_prefix=CACHE_KEY_PREFIX, socket_timeout=REDIS_SOCKET_TIMEOUT
+    )
+}
 
 # --- Celery -----------------------------------------------------------------------------------
-
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # Without Redis, tasks run in-process (enqueued on commit, executed eagerly).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -233,19 +129,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
 }
-# --- Faults: housekeeping queue ---------------------------------------------------------------
-# The minutely beat jobs — the sweep that recovers events of dead workers and lost doorbells,
-# alert evaluation and escalation, notification retries — have their own queue, consumed by the
-# Procfile's `housekeeping` worker, which never drains events: a doorbell's drain (up to
-# EVENT_WORKER_TIME_BUDGET seconds in each event worker process) cannot delay a sweep. A worker
-# started without -Q (`make worker`) consumes both queues.
+# The minutely beat jobs have their own queue (beo_automation/schedule.py HOUSEKEEPING_TASKS).
 HOUSEKEEPING_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.housekeeping"
-HOUSEKEEPING_TASKS = (
-    "events.sweep_events",
-    "alerts.evaluate_alerts",
-    "alerts.escalate_incidents",
-    "alerts.retry_notifications",
-)
 CELERY_TASK_QUEUES = (
     Queue(CELERY_TASK_DEFAULT_QUEUE, routing_key=CELERY_TASK_DEFAULT_QUEUE),
     Queue(HOUSEKEEPING_QUEUE, routing_key=HOUSEKEEPING_QUEUE),
@@ -259,147 +144,34 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule")
 )
 
-# The beat table. Each entry: SCHEDULE_<NAME>="<cron>" overrides, SCHEDULE_<NAME>=disable removes.
-SCHEDULED_JOBS: list[ScheduledJob] = [
-    ScheduledJob(
-        name="events_sweep",
-        task="events.sweep_events",
-        cron="* * * * *",
-        expires=55,
-        description="Re-enqueue pending events whose message was lost; reclaim stuck ones.",
-    ),
-    # Alerts (alerts/tasks.py): each runs the same service as its manage.py command.
-    ScheduledJob(
-        name="evaluate_alerts",
-        task="alerts.evaluate_alerts",
-        cron="* * * * *",
-        expires=55,
-        description="Measure the key metrics; raise alerts over thresholds, resolve the rest.",
-    ),
-    ScheduledJob(
-        name="escalate_incidents",
-        task="alerts.escalate_incidents",
-        cron="* * * * *",
-        expires=55,
-        description="Escalate incidents not acknowledged within their response time.",
-    ),
-    ScheduledJob(
-        name="retry_notifications",
-        task="alerts.retry_notifications",
-        cron="* * * * *",
-        expires=55,
-        description="Re-send notification deliveries whose message was lost.",
-    ),
-    # Maintenance (maintenance/tasks.py): each runs the same service as its manage.py command.
-    ScheduledJob(
-        name="backup_db",
-        task="maintenance.backup_db",
-        cron="0 2 * * *",
-        expires=4 * 3600,
-        description="Back up the database (and media), apply retention, upload off-site.",
-    ),
-    ScheduledJob(
-        name="archive_events",
-        task="maintenance.archive_events",
-        cron="0 3 * * *",
-        expires=4 * 3600,
-        description="Move completed events older than ARCHIVE_AFTER_DAYS to the archive.",
-    ),
-    ScheduledJob(
-        name="vacuum_db",
-        task="maintenance.vacuum_db",
-        cron="0 4 * * 0",
-        expires=12 * 3600,
-        description="VACUUM ANALYZE every table (weekly, Sunday).",
-    ),
-    ScheduledJob(
-        name="reindex_db",
-        task="maintenance.reindex_db",
-        cron="0 5 1 * *",
-        expires=12 * 3600,
-        description="REINDEX … CONCURRENTLY the project's tables (monthly, on the 1st).",
-    ),
-    ScheduledJob(
-        name="verify_backup",
-        task="maintenance.verify_backup",
-        cron="0 6 * * 0",
-        expires=12 * 3600,
-        description="Restore the latest backup into a scratch database and compare row counts.",
-    ),
-    ScheduledJob(
-        name="prune_maintenance_runs",
-        task="maintenance.prune_runs",
-        cron="30 4 * * *",
-        expires=12 * 3600,
-        description="Delete maintenance run records older than MAINTENANCE_RUN_RETENTION_DAYS.",
-    ),
-]
+# The beat table lives in beo_automation/schedule.py; SCHEDULE_<NAME>="<cron>" overrides an
+# entry, SCHEDULE_<NAME>=disable removes it.
+SCHEDULED_JOBS = schedule.JOBS
 CELERY_BEAT_SCHEDULE = build_beat_schedule(SCHEDULED_JOBS, os.environ)
 
 # --- API --------------------------------------------------------------------------------------
-
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        # simplejwt with the operations guide's 401 messages (missing header / expired / invalid).
-        "beo_automation.authentication.BearerJWTAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # DRF's JSONRenderer output, written by orjson where the two agree (beo_automation.renderers).
-    "DEFAULT_RENDERER_CLASSES": ["beo_automation.renderers.JSONRenderer"],
-    # JSON with a nesting limit (beo_automation.parsers): too deep is a 400, not a RecursionError.
-    "DEFAULT_PARSER_CLASSES": ["beo_automation.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "beo_automation.errors.api_exception_handler",
-    # Adds the error envelope responses every endpoint can give (401, 413, 429).
-    "DEFAULT_SCHEMA_CLASS": "beo_automation.schema.EnvelopeAutoSchema",
-}
+REST_FRAMEWORK = wiring.REST_FRAMEWORK
+SPECTACULAR_SETTINGS = wiring.SPECTACULAR_SETTINGS
 
-SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(
-        seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400)
-    ),
-    "ALGORITHM": "HS256",
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
-    "AUTH_HEADER_TYPES": ("Bearer",),
-    "UPDATE_LAST_LOGIN": False,
-    # Security (docs/security.md): tokens with claims simplejwt would crash on are refused...
-    "AUTH_TOKEN_CLASSES": ("beo_automation.tokens.AccessToken",),
-    # ...and every token is bound to the password hash it was issued against, so a password
-    # change revokes it. The system check beo_automation.E001 refuses turning these off.
-    "CHECK_REVOKE_TOKEN": True,
-    "CHECK_USER_IS_ACTIVE": True,
-}
+SIMPLE_JWT = wiring.simple_jwt(
+    access_seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900),
+    refresh_seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400),
+    signing_key=env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
+)
 
-# Seconds a process reuses the user row a token names instead of querying it on every request;
-# a deactivation, deletion or loss of staff status reaches other processes within this time.
+# Seconds a process reuses a token's user row: a deactivation reaches other processes within it.
 JWT_USER_CACHE_SECONDS = env.float("JWT_USER_CACHE_SECONDS", default=5.0)
 if JWT_USER_CACHE_SECONDS < 0:
     raise ImproperlyConfigured("JWT_USER_CACHE_SECONDS must be 0 (no cache) or more seconds.")
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "beo-automation API",
-    "DESCRIPTION": "Submit banquet/event-order events and follow them to a final state.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI from our own static files (drf-spectacular-sidecar), not a CDN: the docs work
-    # offline and the browser loads no third-party script.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-}
 
 # --- API: hostile input (docs/api-errors.md) ---------------------------------------------------
 # A failed CSRF check under /api/ answers the JSON envelope, not Django's HTML page.
 CSRF_FAILURE_VIEW = "beo_automation.errors.csrf_failure"
 
 # --- API: rate limits, client addresses, list cache -----------------------------------------
-
 # Requests are counted per client IP in the default cache (beo_automation.ratelimit): Redis when
 # REDIS_URL is set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
@@ -420,7 +192,6 @@ RATELIMIT_CACHE_PREFIX = "rl:"
 EVENT_LIST_CACHE_TTL = env.int("EVENT_LIST_CACHE_TTL", default=30)
 
 # --- Events -----------------------------------------------------------------------------------
-
 EVENT_PAYLOAD_MAX_BYTES = env.int("EVENT_PAYLOAD_MAX_BYTES", default=64 * 1024)
 EVENT_MAX_ATTEMPTS = env.int("EVENT_MAX_ATTEMPTS", default=5)
 # The sweeper re-enqueues pending events untouched this long (their message was lost)...
@@ -433,32 +204,25 @@ EVENT_RETRY_BACKOFF_BASE = env.float("EVENT_RETRY_BACKOFF_BASE", default=2.0)
 EVENT_RETRY_BACKOFF_MAX = env.float("EVENT_RETRY_BACKOFF_MAX", default=300.0)
 # A worker claims at most this many events per query (fewer when they are slow: a batch aims
 # at about a second of work) and keeps draining for at most this long per doorbell.
-# bench/process.py, no-op events: 50 → ~850/s, 200 → ~1,450/s, 500 → ~1,650/s on 2 busy cores.
 EVENT_CLAIM_BATCH_SIZE = env.int("EVENT_CLAIM_BATCH_SIZE", default=200)
 EVENT_WORKER_TIME_BUDGET = env.float("EVENT_WORKER_TIME_BUDGET", default=30.0)
-# Faults: a ring that finds a doorbell already waiting arms one delayed doorbell due this many
-# seconds later (one per period): a doorbell lost after its flag was set (a web worker killed
-# in between) delays events by at most this long (events/doorbell.py).
+# Faults: a doorbell lost after its flag was set delays events by at most this long: a ring
+# that finds one waiting arms one delayed doorbell per period (events/doorbell.py).
 EVENT_DOORBELL_BACKSTOP = env.int("EVENT_DOORBELL_BACKSTOP", default=2)
 if EVENT_DOORBELL_BACKSTOP < 1:
     raise ImproperlyConfigured("EVENT_DOORBELL_BACKSTOP must be at least 1 second.")
 
 # --- Pipeline: webhooks and worker connections --------------------------------------------------
-
-# Seconds a webhook delivery may wait to connect, and then between bytes of the answer; slower
-# fails the attempt (the event is retried with backoff).
+# Seconds a webhook delivery may wait to connect, then between bytes; slower fails the attempt.
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
-# Webhook target policy (docs/operations.md): subscriptions may only reach public addresses,
-# checked when saved and on each connection; true allows loopback/private/link-local targets.
+# Subscriptions may only reach public addresses (checked when saved and on each connection);
+# true allows loopback/private/link-local targets (docs/operations.md).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
-# Celery's Django fix-up closes every database connection before and after each task, and in a
-# prefork child it closes Django's whole connection pool too: a new PostgreSQL connection per
-# task. With this many (effectively never) it keeps its hands off; worker processes return their
-# connection to the pool after each task instead (beo_automation/celery.py). 0 = Celery's own.
+# Celery's Django fix-up would close the connection pool around every task; with this many
+# (effectively never) it keeps its hands off (beo_automation/celery.py). 0 = Celery's own.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000_000)
 
 # --- Health -----------------------------------------------------------------------------------
-
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 HEALTH_MEMORY_WARN_PCT = env.float("HEALTH_MEMORY_WARN_PCT", default=90.0)
 HEALTH_DISK_WARN_PCT = env.float("HEALTH_DISK_WARN_PCT", default=85.0)
@@ -466,7 +230,6 @@ HEALTH_DISK_WARN_PCT = env.float("HEALTH_DISK_WARN_PCT", default=85.0)
 HEALTH_DISK_PATHS = env.list("HEALTH_DISK_PATHS", default=[str(BASE_DIR)])
 
 # --- Alerts and incidents ---------------------------------------------------------------------
-
 # Thresholds: the operations guide's "Key Metrics to Monitor" table.
 ALERT_RESPONSE_TIME_MS = env.float("ALERT_RESPONSE_TIME_MS", default=1000.0)
 ALERT_ERROR_RATE = env.float("ALERT_ERROR_RATE", default=0.01)  # medium above this share of 5xx
@@ -478,22 +241,19 @@ ALERT_CPU_PCT = env.float("ALERT_CPU_PCT", default=80.0)
 ALERT_DISK_PCT = env.float("ALERT_DISK_PCT", default=85.0)
 # Response time and error rate are measured over this rolling window of per-minute buckets...
 ALERT_WINDOW_MINUTES = env.int("ALERT_WINDOW_MINUTES", default=5)
-# ...and judged only with at least this many requests in it (one failed request out of two is
-# not a 50 % error rate worth waking someone for).
+# ...and judged only with at least this many requests in it.
 ALERT_MIN_REQUESTS = env.int("ALERT_MIN_REQUESTS", default=20)
 # "No worker has taken an event for this long while events are waiting" → high.
 ALERT_WORKER_STALL_SECONDS = env.int("ALERT_WORKER_STALL_SECONDS", default=300)
 ALERT_CPU_SAMPLE_SECONDS = env.float("ALERT_CPU_SAMPLE_SECONDS", default=1.0)
 # Empty: the project directory, MEDIA_ROOT, LOG_DIR and BACKUP_DIR (one entry per disk).
 ALERT_DISK_PATHS = env.list("ALERT_DISK_PATHS", default=[])
-# Processes sharing the database: each holds a pool of up to DB_POOL_MAX connections
-# (web workers, event worker processes, beat and the housekeeping worker's process).
+# Processes sharing the database, each with a pool of up to DB_POOL_MAX connections.
 ALERT_DB_POOL_PROCESSES = env.int(
     "ALERT_DB_POOL_PROCESSES",
     default=env.int("WEB_CONCURRENCY", default=2) + env.int("CELERY_CONCURRENCY", default=2) + 2,
 )
-# Notification channels: Apprise URLs separated by spaces or commas (they carry secrets:
-# environment only). https://github.com/caronc/apprise/wiki
+# Apprise URLs separated by spaces or commas (secrets: environment only).
 ALERT_NOTIFY_URLS = env.str("ALERT_NOTIFY_URLS", default="")
 # Critical alerts always notify; this lowers the bar (low, medium, high, critical).
 ALERT_NOTIFY_MIN_SEVERITY = env.str("ALERT_NOTIFY_MIN_SEVERITY", default="high").strip().lower()
@@ -519,30 +279,22 @@ METRICS_EXCLUDE_PATHS = env.list("METRICS_EXCLUDE_PATHS", default=["/metrics", "
 ALERTS_KEY_PREFIX = f"{CACHE_KEY_PREFIX}:alerts"
 
 # --- Maintenance: backups, archival, run records ------------------------------------------------
-
-# Local backups: <name>.sql.gz (or .sqlite3.gz), its .sha256 and a manifest with the row counts
-# verify_backup compares. Files are written owner-only (they hold every row of the database).
+# Local backups (.sql.gz or .sqlite3.gz, .sha256, manifest), written owner-only.
 BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / "backups")
-# Backups older than this are deleted, locally and off-site; the newest one always stays.
-# 0 keeps everything.
+# Backups older than this are deleted, locally and off-site; the newest stays. 0 keeps all.
 BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=30)
-# gzip level of the dump. gzip's default (6) is the bottleneck of `pg_dump | gzip`; level 1 is
-# about twice as fast for ~20 % more bytes (measured by bench/backup.py).
+# gzip level of the dump: gzip's default (6) is the bottleneck of `pg_dump | gzip`
+# (bench/backup.py, docs/performance.md).
 BACKUP_COMPRESSION_LEVEL = env.int("BACKUP_COMPRESSION_LEVEL", default=1)
 if not 1 <= BACKUP_COMPRESSION_LEVEL <= 9:
     raise ImproperlyConfigured(
         f"BACKUP_COMPRESSION_LEVEL={BACKUP_COMPRESSION_LEVEL} must be between 1 and 9"
     )
-# --- Maintenance: restore safety (docs/operations.md) ---
-# restore_db and verify_backup run psql as this role. It must not be a superuser, have
-# CREATEROLE, or be a member of pg_execute_server_program / pg_read_server_files /
-# pg_write_server_files: a dump is SQL, and such a role's SQL runs programs or touches files on
-# the database host (COPY ... TO PROGRAM). Restores refuse an unsafe role. Empty: DATABASE_URL's.
+# restore_db and verify_backup run psql as this role; a dump is SQL, so restores refuse a role
+# whose SQL can run programs or touch server files (docs/operations.md). Empty: DATABASE_URL's.
 RESTORE_DATABASE_USER = env.str("RESTORE_DATABASE_USER", default="")
 RESTORE_DATABASE_PASSWORD = env.str("RESTORE_DATABASE_PASSWORD", default="")
-# Off-site copies go to STORAGES["backups"] (django-storages): an S3 bucket (credentials from
-# the standard AWS_* variables or the instance role, read by boto3), or a directory on another
-# disk or mount. Neither set: local backups only.
+# Off-site copies (STORAGES["backups"], wiring.backup_storage): an S3 bucket or a directory.
 BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
 BACKUP_S3_PREFIX = env.str("BACKUP_S3_PREFIX", default="backups")
 BACKUP_S3_ENDPOINT_URL = env.str("BACKUP_S3_ENDPOINT_URL", default="")
@@ -550,27 +302,14 @@ BACKUP_S3_REGION = env.str("BACKUP_S3_REGION", default="")
 BACKUP_STORAGE_DIR = env.str("BACKUP_STORAGE_DIR", default="")
 if BACKUP_S3_BUCKET and BACKUP_STORAGE_DIR:
     raise ImproperlyConfigured("Set BACKUP_S3_BUCKET or BACKUP_STORAGE_DIR, not both")
-if BACKUP_S3_BUCKET:
-    STORAGES["backups"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": BACKUP_S3_BUCKET,
-            "location": BACKUP_S3_PREFIX.strip("/"),
-            "endpoint_url": BACKUP_S3_ENDPOINT_URL or None,
-            "region_name": BACKUP_S3_REGION or None,
-            "default_acl": "private",
-            "file_overwrite": False,
-        },
-    }
-elif BACKUP_STORAGE_DIR:
-    STORAGES["backups"] = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {
-            "location": BACKUP_STORAGE_DIR,
-            "file_permissions_mode": 0o600,
-            "directory_permissions_mode": 0o700,
-        },
-    }
+if backups := wiring.backup_storage(
+    s3_bucket=BACKUP_S3_BUCKET,
+    s3_prefix=BACKUP_S3_PREFIX,
+    s3_endpoint_url=BACKUP_S3_ENDPOINT_URL,
+    s3_region=BACKUP_S3_REGION,
+    directory=BACKUP_STORAGE_DIR,
+):
+    STORAGES["backups"] = backups
 # The scheduled archival: completed events older than this many days, in batches of this many
 # rows; each batch waits at most ARCHIVE_LOCK_TIMEOUT_MS for a lock (then retries, then stops).
 ARCHIVE_AFTER_DAYS = env.int("ARCHIVE_AFTER_DAYS", default=90)
@@ -578,12 +317,10 @@ ARCHIVE_BATCH_SIZE = env.int("ARCHIVE_BATCH_SIZE", default=5000)
 ARCHIVE_LOCK_TIMEOUT_MS = env.int("ARCHIVE_LOCK_TIMEOUT_MS", default=1000)
 # Maintenance run records older than this are pruned daily.
 MAINTENANCE_RUN_RETENTION_DAYS = env.int("MAINTENANCE_RUN_RETENTION_DAYS", default=90)
-# Scheduled maintenance tasks may run this long (a backup or a VACUUM of a big database takes
-# longer than CELERY_TASK_SOFT_TIME_LIMIT); they are killed 5 minutes later.
+# Maintenance tasks may run this long (longer than CELERY_TASK_SOFT_TIME_LIMIT), killed 5 min later.
 MAINTENANCE_TASK_TIME_LIMIT = env.int("MAINTENANCE_TASK_TIME_LIMIT", default=4 * 3600)
 
 # --- Security (production hardening whenever DEBUG is off) -------------------------------------
-
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes inside the cluster speak plain HTTP to the pod; never redirect them.
 SECURE_REDIRECT_EXEMPT = [r"^api/health/", r"^metrics$"]  # Prometheus scrapes in-cluster too
@@ -602,34 +339,22 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Security: login lockout (django-axes; docs/security.md) ------------------------------------
-
-# Every password check (admin login, API token endpoint) passes django-axes first.
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+AUTHENTICATION_BACKENDS = wiring.AUTHENTICATION_BACKENDS
+AUTH_PASSWORD_VALIDATORS = wiring.AUTH_PASSWORD_VALIDATORS
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 60:
     raise ImproperlyConfigured(
         "AXES_FAILURE_LIMIT must be at least 1 and AXES_COOLOFF_MINUTES at least 1"
     )
-# What a lockout applies to: comma-separated, each `ip_address`, `username`, `user_agent` or a
-# `+`-joined combination. Default: an address that failed too often is locked out (whatever
-# usernames it tries), and so is a username (from whatever addresses: a distributed guess).
-_lockout_by = env.list("AXES_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
-AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = [
-    part.split("+") if "+" in part else part for part in (p.strip() for p in _lockout_by) if part
-]
-if not AXES_LOCKOUT_PARAMETERS or not all(
-    name in {"ip_address", "username", "user_agent"}
-    for entry in AXES_LOCKOUT_PARAMETERS
-    for name in ([entry] if isinstance(entry, str) else entry)
-):
-    raise ImproperlyConfigured(
-        f"AXES_LOCKOUT_PARAMETERS={','.join(_lockout_by)!r}: use ip_address, username, "
-        "user_agent, or +-joined combinations of them, separated by commas"
+# What a lockout applies to: an address that failed too often (whatever usernames it tries),
+# and a username (from whatever addresses: a distributed guess), by default.
+try:
+    AXES_LOCKOUT_PARAMETERS = wiring.lockout_parameters(
+        env.list("AXES_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
     )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 # The client address the rate limiter uses: X-Forwarded-For only from TRUSTED_PROXIES (axes'
 # own guess believes any client-supplied header, which would dodge the per-IP lockout).
 AXES_CLIENT_IP_CALLABLE = "beo_automation.ratelimit.client_ip"
@@ -641,36 +366,11 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
 
 # --- Security: Content-Security-Policy (django-csp 4; docs/security.md) --------------------------
-
-# For HTML (admin, Swagger UI); every other response gets default-src 'none'; frame-ancestors
-# 'none' (beo_automation.content_security). Violations are reported to CSP_REPORT_URI if set
-# (read straight into the policy: a CSP_* setting name is django-csp 3's format).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        # The admin's and Swagger UI's stylesheets draw their icons as data: SVGs.
-        "img-src": ["'self'", "data:"],
-        "font-src": ["'self'"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-        "report-uri": env.str("CSP_REPORT_URI", default="") or None,
-    }
-}
-
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
+CONTENT_SECURITY_POLICY = wiring.content_security_policy(
+    report_uri=env.str("CSP_REPORT_URI", default="")
+)
 
 # --- Logging ----------------------------------------------------------------------------------
-
 LOG_LEVEL = env.str("LOG_LEVEL", default="info")
 try:
     _log_level = parse_level(LOG_LEVEL)

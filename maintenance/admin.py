@@ -1,4 +1,5 @@
-"""Maintenance runs in the admin: read-only, newest first; and a page to start an operation.
+"""Runs of every job (maintenance and alerts) in the admin: read-only, newest first; and a
+page to start a maintenance operation.
 
 Starting an operation from the admin enqueues the same Celery task beat runs (after the
 request's transaction commits), recorded with trigger `admin` and the staff user's name.
@@ -7,6 +8,7 @@ request's transaction commits), recorded with trigger `admin` and the staff user
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -16,7 +18,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from maintenance.models import MaintenanceRun, Outcome, Trigger
 from maintenance.tasks import ADMIN_OPERATIONS
@@ -65,6 +68,7 @@ class MaintenanceRunAdmin(admin.ModelAdmin):
         "duration_seconds",
         "arguments_pretty",
         "summary_pretty",
+        "measurements_table",
         "error",
     )
     readonly_fields = fields
@@ -109,6 +113,27 @@ class MaintenanceRunAdmin(admin.ModelAdmin):
     @admin.display(description="summary")
     def summary_pretty(self, obj: MaintenanceRun) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.summary, indent=2, default=str))
+
+    @admin.display(description="measurements")
+    def measurements_table(self, obj: MaintenanceRun) -> SafeString | str:
+        """An alert evaluation's checks, one row per rule."""
+        measurements = (obj.summary or {}).get("measurements") or {}
+        if not measurements:
+            return "—"
+        rows: Iterable[tuple[str, str, str]] = (
+            (
+                rule,
+                "not measured: " + data["not_measured"] if data.get("not_measured") else "",
+                "; ".join(
+                    ("✗ " if c["firing"] else "✓ ") + c["message"] for c in data.get("checks", [])
+                ),
+            )
+            for rule, data in measurements.items()
+        )
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     def get_urls(self) -> list[URLPattern]:
         return [

@@ -1,4 +1,5 @@
-"""The record of every maintenance operation: who ran what, when, and how it ended."""
+"""The record of every job run (maintenance operations and the alerts jobs): who ran what,
+when, and how it ended."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ class Outcome(models.TextChoices):
 
 
 class MaintenanceRun(models.Model):
-    """One run of one operation (backup, archive, vacuum, …), written when it starts and ends.
+    """One run of one operation (backup, archive, vacuum, …, evaluate_alerts, …).
 
-    A run that is still `running` when the next run of its operation gets the lock was left by
-    a process that died; the next run marks it failed (see maintenance.services.runs).
+    An exclusive operation's run is written when it starts and ends: one still `running` when
+    the next run of its operation gets the lock was left by a process that died, and the next
+    run marks it failed. An alerts job's run is written once, when it ends
+    (maintenance.services.run_records).
     """
 
     operation = models.CharField(max_length=64)

@@ -21,7 +21,7 @@ from maintenance.models import Trigger
 from maintenance.services.archive import events_archive
 from maintenance.services.backup import database_backup
 from maintenance.services.reindex import database_reindex
-from maintenance.services.runs import RunContext, describe_error, maintenance_runs_prune
+from maintenance.services.run_records import RunContext, describe_error, maintenance_runs_prune
 from maintenance.services.vacuum import database_vacuum
 from maintenance.services.verify import backup_verify
 

@@ -1,5 +1,5 @@
 """Staff screens: alerts (acknowledge, resolve, silence), silences, incidents (timeline, stage
-actions, post-mortem), notifications with their attempts, channel health, job runs.
+actions, post-mortem), notifications with their attempts, channel health.
 
 Every action calls the same service the API calls, and is recorded in the admin's history
 (LogEntry) with who and what.
@@ -8,6 +8,6 @@ Every action calls the same service the API calls, and is recorded in the admin'
 from __future__ import annotations
 
 # Importing registers each screen with the admin site.
-from alerts.admin import alerts, incidents, notifications, runs, silences
+from alerts.admin import alerts, incidents, notifications, silences
 
-__all__ = ["alerts", "incidents", "notifications", "runs", "silences"]
+__all__ = ["alerts", "incidents", "notifications", "silences"]

@@ -13,7 +13,7 @@ from django.db import DatabaseError
 
 from beo_automation.operator_commands import database_failure_message
 from maintenance.errors import MaintenanceError
-from maintenance.services.runs import RunContext, command_context
+from maintenance.services.run_records import RunContext, command_context
 
 logger = structlog.get_logger("maintenance")
 

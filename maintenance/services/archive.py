@@ -37,7 +37,7 @@ from events.list_cache import events_changed
 from events.models import Event, EventArchive, Status
 from maintenance.errors import MaintenanceError
 from maintenance.services.database import is_postgres
-from maintenance.services.runs import MAX_DAYS, RunContext, RunRecorder, maintenance_run
+from maintenance.services.run_records import MAX_DAYS, RunContext, RunRecorder, run_recorded
 
 # A batch whose lock wait timed out is tried again this many times, waiting 0.5 s, 1 s, 2 s, …
 LOCK_RETRIES = 5
@@ -132,7 +132,7 @@ def events_archive(
             "their row locks longer"
         )
     arguments = {"days": days, "batch_size": batch_size, "dry_run": dry_run}
-    with maintenance_run(operation="archive_events", arguments=arguments, context=context) as run:
+    with run_recorded(operation="archive_events", arguments=arguments, context=context) as run:
         cutoff = timezone.now() - timedelta(days=days)
         stats = _with_lock_retries(
             functools.partial(_eligible_stats, cutoff=cutoff), run=run, moved=0

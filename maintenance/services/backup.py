@@ -3,10 +3,9 @@
 PostgreSQL: `pg_dump --clean --if-exists --no-owner` (plain SQL, restorable with psql into an
 existing or an empty database) streamed through zlib into the file, hashed on the way; nothing
 is held in memory but one chunk. gzip's default level is the bottleneck of the guide's
-`pg_dump | gzip` (BACKUP_COMPRESSION_LEVEL=1 is about twice as fast for ~20 % more bytes;
-bench/backup.py). The per-table row counts that verify_backup compares are taken in the very
-snapshot pg_dump dumps (an exported snapshot), so writes during the backup cannot make them
-disagree.
+`pg_dump | gzip`, hence BACKUP_COMPRESSION_LEVEL (figures: docs/performance.md). The
+per-table row counts that verify_backup compares are taken in the very snapshot pg_dump dumps
+(an exported snapshot), so writes during the backup cannot make them disagree.
 
 SQLite: the online backup API copies a consistent image while the app keeps running; it is
 gzip-compressed like the dump.
@@ -36,6 +35,7 @@ from django.utils import timezone
 
 from maintenance.errors import MaintenanceError
 from maintenance.services import backup_files as files
+from maintenance.services import backup_offsite as offsite
 from maintenance.services.database import (
     VISIBLE_TABLES,
     client_program,
@@ -45,7 +45,7 @@ from maintenance.services.database import (
     libpq_environment,
     row_counts,
 )
-from maintenance.services.runs import RunContext, RunRecorder, maintenance_run
+from maintenance.services.run_records import RunContext, RunRecorder, run_recorded
 
 CHUNK = 1024 * 1024
 PROGRESS_EVERY_SECONDS = 2.0
@@ -113,10 +113,10 @@ def database_backup(
         "output_dir": str(output_dir) if output_dir is not None else None,
         "upload": upload,
     }
-    with maintenance_run(operation="backup_db", arguments=arguments, context=context) as run:
+    with run_recorded(operation="backup_db", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         directory = files.backup_directory(output_dir)
-        storage = files.offsite_storage() if upload else None
+        storage = offsite.offsite_storage() if upload else None
         stamp = files.new_stamp()
         level = settings.BACKUP_COMPRESSION_LEVEL
         if is_postgres():
@@ -144,10 +144,10 @@ def database_backup(
                 ]
             to_upload.append(manifest)
             for path in to_upload:
-                files.upload(storage, path)
+                offsite.upload(storage, path)
                 uploaded.append(path.name)
                 run.progress(f"Uploaded {path.name} off-site")
-            deleted_offsite = files.offsite_retention(
+            deleted_offsite = offsite.offsite_retention(
                 storage, days=settings.BACKUP_RETENTION_DAYS, keep=dump.path.name
             )
         result = BackupResult(

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from maintenance.errors import MaintenanceError
 from maintenance.services.database import MAX_IDENTIFIER, require_postgres
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 # Columns whose values an ordinary b-tree index does not help to search.
 UNINDEXABLE_TYPES = ("json", "jsonb", "bytea", "xml", "tsvector", "boolean")
@@ -84,7 +84,7 @@ def index_hints_report(
     if min_rows < 0 or min_distinct < 0:
         raise MaintenanceError("--min-rows and --min-distinct must be 0 or more")
     arguments = {"min_rows": min_rows, "min_distinct": min_distinct}
-    with maintenance_run(operation="index_hints", arguments=arguments, context=context) as run:
+    with run_recorded(operation="index_hints", arguments=arguments, context=context) as run:
         require_postgres("index_hints")
         params: dict[str, Any] = {
             "min_rows": min_rows,

@@ -10,7 +10,8 @@ from django.conf import settings
 
 from maintenance.models import MaintenanceRun, Outcome
 from maintenance.services import backup_files as files
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services import backup_offsite
+from maintenance.services.run_records import RunContext, run_recorded
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -71,7 +72,7 @@ def last_verifications() -> dict[str, Verification]:
 def backups_list(*, verify_checksums: bool = True, context: RunContext) -> BackupListing:
     """Every backup file (not its .sha256/manifest sidecars), newest first."""
     arguments = {"verify_checksums": verify_checksums}
-    with maintenance_run(operation="list_backups", arguments=arguments, context=context) as run:
+    with run_recorded(operation="list_backups", arguments=arguments, context=context) as run:
         directory = Path(settings.BACKUP_DIR)
         verifications = last_verifications()
         local_all = files.local_files(directory)
@@ -95,10 +96,10 @@ def backups_list(*, verify_checksums: bool = True, context: RunContext) -> Backu
                     last_verification=verifications.get(item.name),
                 )
             )
-        storage = files.offsite_storage()
+        storage = backup_offsite.offsite_storage()
         offsite = []
         if storage is not None:
-            remote_all = files.offsite_files(storage)
+            remote_all = backup_offsite.offsite_files(storage)
             remote_names = {f.name for f in remote_all}
             for item in remote_all:
                 if _is_sidecar(item.name):

@@ -23,7 +23,7 @@ from maintenance.services.database import (
     quote_table,
     resolve_tables,
 )
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -59,7 +59,7 @@ def database_reindex(
     if tables and whole_database:
         raise MaintenanceError("Name tables or pass --database, not both")
     arguments = {"tables": list(tables), "database": whole_database}
-    with maintenance_run(operation="reindex_db", arguments=arguments, context=context) as run:
+    with run_recorded(operation="reindex_db", arguments=arguments, context=context) as run:
         if connection.in_atomic_block:
             raise MaintenanceError("REINDEX cannot run inside a transaction block")
         started = time.perf_counter()

@@ -7,7 +7,7 @@ import dataclasses
 from django.db import connection
 
 from maintenance.services.database import require_postgres
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 # pg_class.reltuples is -1 until the table is first vacuumed or analyzed (PostgreSQL 14+);
 # then the statistics collector's live-tuple count is the better estimate.
@@ -48,7 +48,7 @@ class TableSize:
 
 def table_sizes_report(*, context: RunContext) -> list[TableSize]:
     """Every table of the database with its size, largest first."""
-    with maintenance_run(operation="table_sizes", arguments={}, context=context) as run:
+    with run_recorded(operation="table_sizes", arguments={}, context=context) as run:
         require_postgres("table_sizes")
         with connection.cursor() as cursor:
             cursor.execute(SIZES_QUERY)

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from maintenance.errors import MaintenanceError, PrerequisiteMissingError
 from maintenance.services.database import database_name, require_postgres
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 ORDERINGS = {
     "mean": "mean_exec_time",
@@ -61,7 +61,7 @@ def slow_queries_report(
             f"--order-by must be one of {', '.join(ORDERINGS)} (got {order_by!r})"
         )
     arguments = {"limit": limit, "order_by": order_by}
-    with maintenance_run(operation="slow_queries", arguments=arguments, context=context) as run:
+    with run_recorded(operation="slow_queries", arguments=arguments, context=context) as run:
         require_postgres("slow_queries")
         with connection.cursor() as cursor:
             cursor.execute("SHOW shared_preload_libraries")

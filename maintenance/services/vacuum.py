@@ -18,7 +18,7 @@ from psycopg import sql
 
 from maintenance.errors import MaintenanceError
 from maintenance.services.database import is_postgres, quote_table, resolve_tables, table_names
-from maintenance.services.runs import RunContext, RunRecorder, maintenance_run
+from maintenance.services.run_records import RunContext, RunRecorder, run_recorded
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,7 +70,7 @@ def database_vacuum(
 ) -> VacuumResult:
     """VACUUM [FULL] [ANALYZE] the named tables, or all of them."""
     arguments = {"tables": list(tables), "full": full, "analyze": analyze}
-    with maintenance_run(operation="vacuum_db", arguments=arguments, context=context) as run:
+    with run_recorded(operation="vacuum_db", arguments=arguments, context=context) as run:
         _not_in_transaction("VACUUM")
         targets = resolve_tables(tables) if tables else table_names()
         if is_postgres():

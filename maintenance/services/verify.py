@@ -16,6 +16,7 @@ import time
 
 from maintenance.errors import MaintenanceError
 from maintenance.services import backup_files as files
+from maintenance.services.backup_locate import check_kind, locate_backup
 from maintenance.services.database import (
     database_create,
     database_drop,
@@ -23,16 +24,14 @@ from maintenance.services.database import (
     restore_credentials,
     scratch_database_name,
 )
+from maintenance.services.psql_stream import psql_restore
 from maintenance.services.restore import (
-    check_kind,
     compare_counts,
-    locate_backup,
     postgres_table_counts,
-    psql_restore,
     sqlite_image,
     sqlite_table_counts,
 )
-from maintenance.services.runs import RunContext, maintenance_run
+from maintenance.services.run_records import RunContext, run_recorded
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -66,7 +65,7 @@ def backup_verify(
     if bool(file) == bool(latest):
         raise MaintenanceError("Name one backup file, or pass --latest (not both)")
     arguments = {"file": file, "latest": latest}
-    with maintenance_run(operation="verify_backup", arguments=arguments, context=context) as run:
+    with run_recorded(operation="verify_backup", arguments=arguments, context=context) as run:
         started = time.perf_counter()
         with locate_backup(file, latest=latest) as located:
             run.summary = {"backup": located.name}

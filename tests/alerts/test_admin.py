@@ -50,7 +50,7 @@ def action(client, url: str, name: str, objects, **extra):
         "/admin/alerts/notification/",
         "/admin/alerts/notificationattempt/",
         "/admin/alerts/notificationchannel/",
-        "/admin/alerts/jobrun/",
+        "/admin/maintenance/maintenancerun/",
     ],
 )
 def test_every_screen_renders(admin_client, url):

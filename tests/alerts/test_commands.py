@@ -8,8 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from alerts.models import JobRun, Notification, NotificationAttempt, NotificationKind
+from alerts.models import Notification, NotificationAttempt, NotificationKind
 from alerts.tasks import escalate_incidents, evaluate_alerts, retry_notifications
+from maintenance.models import MaintenanceRun, Outcome
 from tests.alerts.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -78,11 +79,11 @@ def test_evaluate_alerts_prints_each_check_and_a_summary(capsys, settings):
     assert "✓ database" in out
     assert "Evaluated" in out
     assert "firing" in out
-    run = JobRun.objects.get()
-    assert run.job == "evaluate_alerts"
+    run = MaintenanceRun.objects.get()
+    assert run.operation == "evaluate_alerts"
     assert run.trigger == "command"
     assert run.triggered_by.startswith("manage.py evaluate_alerts (")
-    assert run.succeeded
+    assert run.outcome == Outcome.SUCCESS
     assert run.summary["firing"] >= 1
     assert run.summary["measurements"]["memory"]["checks"][0]["firing"] is True
 
@@ -97,8 +98,8 @@ def test_evaluate_alerts_json(capsys):
 def test_the_evaluate_task_runs_the_same_service():
     result = evaluate_alerts.apply().get()
     assert result["database_ok"] is True
-    run = JobRun.objects.get()
-    assert (run.job, run.trigger, run.triggered_by) == (
+    run = MaintenanceRun.objects.get()
+    assert (run.operation, run.trigger, run.triggered_by) == (
         "evaluate_alerts",
         "schedule",
         "celery beat",
@@ -108,7 +109,7 @@ def test_the_evaluate_task_runs_the_same_service():
 def test_the_escalation_and_retry_tasks_return_their_counts_and_are_recorded():
     assert escalate_incidents.apply().get() == {"overdue": 0, "escalated": 0, "resolved": 0}
     assert retry_notifications.apply().get() == {"requeued": 0, "reclaimed": 0}
-    assert set(JobRun.objects.values_list("job", flat=True)) == {
+    assert set(MaintenanceRun.objects.values_list("operation", flat=True)) == {
         "escalate_incidents",
         "retry_notifications",
     }
@@ -117,7 +118,7 @@ def test_the_escalation_and_retry_tasks_return_their_counts_and_are_recorded():
 def test_retry_notifications_command(capsys):
     call_command("retry_notifications")
     assert "Re-queued 0 notifications, reclaimed 0" in capsys.readouterr().out
-    run = JobRun.objects.get()
+    run = MaintenanceRun.objects.get()
     assert run.summary == {"requeued": 0, "reclaimed": 0}
     assert run.triggered_by.startswith("manage.py retry_notifications (")
 
@@ -131,8 +132,8 @@ def test_a_failing_job_is_recorded_with_its_error(monkeypatch):
     monkeypatch.setattr(evaluation, "alerts_evaluate", broken)
     with pytest.raises(RuntimeError):
         call_command("evaluate_alerts")
-    run = JobRun.objects.get()
-    assert run.succeeded is False
+    run = MaintenanceRun.objects.get()
+    assert run.outcome == Outcome.FAILED
     assert run.error == "RuntimeError: disk read failed"
 
 
@@ -142,7 +143,29 @@ def test_a_test_alert_run_is_recorded_with_the_outcome_per_channel(settings, cap
         settings.ALERT_NOTIFY_URLS = f"{good.url('/ok')} {bad.url('/broken')}"
         with pytest.raises(CommandError):
             call_command("send_test_alert")
-    run = JobRun.objects.get(job="send_test_alert")
-    assert run.succeeded is False
+    run = MaintenanceRun.objects.get(operation="send_test_alert")
+    assert run.outcome == Outcome.FAILED
     assert run.summary["delivered"] == [f"json://127.0.0.1:{good.port}/ok"]
     assert list(run.summary["failed"]) == [f"json://127.0.0.1:{bad.port}/broken"]
+
+
+def test_alerts_job_runs_older_than_their_retention_are_pruned_and_others_kept(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.ALERT_EVALUATION_RETENTION_DAYS = 7
+    long_ago = timezone.now() - timedelta(days=8)
+    old, backup = (
+        MaintenanceRun.objects.create(
+            operation=operation, trigger="schedule", started_at=long_ago, outcome=Outcome.SUCCESS
+        )
+        for operation in ("evaluate_alerts", "backup_db")
+    )
+
+    evaluate_alerts.apply().get()
+
+    assert not MaintenanceRun.objects.filter(pk=old.pk).exists()
+    # Maintenance runs keep MAINTENANCE_RUN_RETENTION_DAYS (pruned by prune_runs).
+    assert MaintenanceRun.objects.filter(pk=backup.pk).exists()
+    assert MaintenanceRun.objects.filter(operation="evaluate_alerts").count() == 1

@@ -114,3 +114,26 @@ def test_starting_an_operation_runs_its_task_recorded_with_the_admin_user(
         time.sleep(0.1)
     run = MaintenanceRun.objects.get(operation="prune_runs")
     assert (run.trigger, run.triggered_by) == (Trigger.ADMIN, superuser.username)
+
+
+@pytest.mark.django_db
+def test_an_alert_evaluation_run_shows_its_measurements_per_rule(client, superuser):
+    run = make_run(
+        "evaluate_alerts",
+        1,
+        summary={
+            "firing": 1,
+            "measurements": {
+                "memory": {"checks": [{"firing": True, "message": "memory 91% > 85%"}]},
+                "connections": {"not_measured": "SQLite has no connection count", "checks": []},
+            },
+        },
+    )
+    client.force_login(superuser)
+
+    response = client.get(reverse("admin:maintenance_maintenancerun_change", args=[run.pk]))
+
+    body = response.content.decode()
+    assert "<th>memory</th>" in body
+    assert "✗ memory 91% &gt; 85%" in body or "✗ memory 91% > 85%" in body
+    assert "not measured: SQLite has no connection count" in body

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from maintenance.models import MaintenanceRun, Outcome, Trigger
 from maintenance.services.locks import lock_path, operation_lock
-from maintenance.services.runs import INTERRUPTED, current_os_user
+from maintenance.services.run_records import INTERRUPTED, current_os_user
 from tests.maintenance.helpers import database_url, sqlite_env
 from tests.subprocess_env import free_port, manage
 

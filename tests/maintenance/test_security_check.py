@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from maintenance.services.security import (
-    _hardcoded_secrets,  # noqa: PLC2701 - first-party: this test covers the helper itself
-    check_dependencies,
-    sql_formatting_findings,
-)
+from maintenance.models import MaintenanceRun, Outcome
+from maintenance.services.security.configuration import _hardcoded_secrets  # noqa: PLC2701 - first-party: this test covers the helper itself
+from maintenance.services.security.dependencies import check_dependencies, pip_audit_verdict
+from beo_automation.ratelimit_config import rate_split
+from maintenance.services.security.sql import sql_formatting_findings
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -47,9 +47,23 @@ def test_a_hardened_configuration_passes_every_item(hardened, capsys):
 def test_any_failing_item_exits_non_zero_naming_it(hardened, settings):
     settings.SESSION_COOKIE_SECURE = False
 
-    with pytest.raises(CommandError, match=r"1 failed.* Failing: HTTPS enforced\.") as excinfo:
+    with pytest.raises(
+        CommandError, match=r"1 failed.* Failing: Django deployment checks \(check --deploy\)\."
+    ) as excinfo:
         call_command("security_check", "--no-pip-audit", verbosity=0)
     assert excinfo.value.returncode == 1
+
+
+def test_a_failing_item_records_the_run_as_failed(hardened, settings):
+    settings.SESSION_COOKIE_SECURE = False
+
+    with pytest.raises(CommandError):
+        call_command("security_check", "--no-pip-audit", verbosity=0)
+
+    run = MaintenanceRun.objects.get(operation="security_check")
+    assert run.outcome == Outcome.FAILED
+    assert run.error == "Failing: Django deployment checks (check --deploy)."
+    assert run.summary["failed"] == ["Django deployment checks (check --deploy)"]
 
 
 def test_debug_on_is_reported_as_leaking_errors(settings, capsys):
@@ -61,22 +75,25 @@ def test_debug_on_is_reported_as_leaking_errors(settings, capsys):
     assert "DEBUG is on: error pages show code, settings and stack traces" in item["details"]
 
 
-def test_https_not_enforced_is_reported(settings, capsys):
+def test_https_not_enforced_is_reported_by_djangos_deployment_checks(settings, capsys):
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
 
-    item = report(capsys)["HTTPS enforced"]
+    item = report(capsys)["Django deployment checks (check --deploy)"]
 
     assert item["status"] == "fail"
-    assert "SECURE_SSL_REDIRECT is off and no TLS proxy is declared" in item["details"][0]
-    assert "SESSION_COOKIE_SECURE is off" in item["details"]
+    ids = {detail.split(":")[0] for detail in item["details"]}
+    assert {"security.W004", "security.W008", "security.W012"} <= ids
 
 
-def test_a_tls_proxy_counts_as_https_enforced(settings, capsys):
+def test_a_silenced_deployment_check_is_not_a_finding(hardened, settings, capsys):
+    # Behind a TLS proxy that redirects itself, the operator silences Django's W008.
     settings.SECURE_SSL_REDIRECT = False
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "security.W008"]
 
-    assert report(capsys)["HTTPS enforced"]["status"] == "pass"
+    assert report(capsys)["Django deployment checks (check --deploy)"]["status"] == "pass"
 
 
 def test_a_missing_security_header_is_reported(settings, capsys):
@@ -97,23 +114,40 @@ def test_a_public_api_endpoint_is_reported(settings, capsys):
     assert item["details"] == ["/api/forgotten/ (GET without a token)"]
 
 
-def test_a_write_endpoint_without_validation_is_reported(settings, capsys):
+def test_an_event_endpoint_that_accepts_hostile_bodies_is_reported(settings, capsys):
+    from events.models import Event
+
     settings.ROOT_URLCONF = "tests.maintenance.urls_insecure"
 
     item = report(capsys)["Input validation on write endpoints"]
 
     assert item["status"] == "fail"
-    assert item["details"] == [
-        "POST /api/unvalidated/: reads the request body without a serializer's is_valid() "
-        "or a *_validate() service"
-    ]
+    assert (
+        "POST /api/events/ with no fields: answered 200 without the error envelope"
+        in (item["details"])
+    )
+    assert not Event.objects.exists()
 
 
-def test_the_project_write_endpoints_validate_or_take_no_body(capsys):
+def test_the_project_event_endpoints_refuse_hostile_bodies_and_store_nothing(capsys):
+    from django.contrib.auth import get_user_model
+
+    from events.models import Event
+
     item = report(capsys)["Input validation on write endpoints"]
 
-    assert item["status"] == "pass"
-    assert "take none" in item["reason"]
+    assert item["status"] == "pass", item["details"]
+    assert "none was stored" in item["reason"]
+    # The probe's user and anything it sent were rolled back.
+    assert not get_user_model().objects.filter(username__startswith="security-check-").exists()
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("rate", "split"), [("100/m", (100, 60)), ("1000/5m", (1000, 300)), ("3/d", (3, 86400))]
+)
+def test_a_rate_is_read_in_django_ratelimits_documented_syntax(rate, split):
+    assert rate_split(rate) == split
 
 
 @pytest.mark.redis
@@ -196,9 +230,9 @@ def test_dependencies_must_be_locked(tmp_path):
 
 
 def test_without_pip_audit_installed_the_audit_is_a_warning_not_a_pass(monkeypatch, tmp_path):
-    from maintenance.services import security
+    from maintenance.services.security import dependencies
 
-    monkeypatch.setattr(security, "pip_audit_program", lambda: None)
+    monkeypatch.setattr(dependencies, "pip_audit_program", lambda: None)
     from django.conf import settings
 
     result = check_dependencies(settings.BASE_DIR, run_pip_audit=True)
@@ -249,8 +283,6 @@ AUDIT_UNREACHABLE = {
     ],
 )
 def test_pip_audit_reports_become_pass_fail_or_warning(report, status, text):
-    from maintenance.services.security import pip_audit_verdict
-
     result = pip_audit_verdict(report, "uv.lock pins all")
 
     assert result.status == status

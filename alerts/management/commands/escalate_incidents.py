@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import getpass
 from typing import Any
 
 from beo_automation.operator_commands import OperatorCommand
+from maintenance.services.run_records import command_context
 
 
 class Command(OperatorCommand):
@@ -17,16 +16,9 @@ class Command(OperatorCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        from alerts.escalation import incidents_escalate
-        from alerts.runs import job_run
+        from alerts import jobs
 
-        outcome = job_run(
-            job="escalate_incidents",
-            trigger="command",
-            triggered_by=f"manage.py escalate_incidents ({getpass.getuser()})",
-            work=incidents_escalate,
-            summarize=dataclasses.asdict,
-        )
+        outcome = jobs.escalate_incidents(context=command_context(command="escalate_incidents"))
         return (
             f"{outcome.overdue} incidents overdue ({outcome.escalated} newly escalated), "
             f"{outcome.resolved} overdue alerts resolved"

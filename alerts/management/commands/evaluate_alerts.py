@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.core.management.base import CommandParser
 
 from beo_automation.command_arguments import bounded_seconds, checked
 from beo_automation.operator_commands import OperatorCommand
+from maintenance.services.run_records import command_context
 
 CPU_SAMPLE = bounded_seconds(0, 60, low_inclusive=False)
 
@@ -32,20 +32,11 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        from alerts.evaluation import EvaluationReport, alerts_evaluate
-        from alerts.runs import job_run
+        from alerts import jobs
 
-        report = job_run(
-            job="evaluate_alerts",
-            trigger="command",
-            triggered_by=f"manage.py evaluate_alerts ({getpass.getuser()})",
-            work=lambda: alerts_evaluate(
-                trigger="command",
-                cpu_sample_seconds=checked(
-                    CPU_SAMPLE, options["cpu_sample"], option="--cpu-sample"
-                ),
-            ),
-            summarize=EvaluationReport.record,
+        report = jobs.evaluate_alerts(
+            context=command_context(command="evaluate_alerts"),
+            cpu_sample_seconds=checked(CPU_SAMPLE, options["cpu_sample"], option="--cpu-sample"),
         )
         if options["json"]:
             self.stdout.write(json.dumps(_as_json(report), indent=2, default=str))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import getpass
 from typing import Any
 
 from django.core.management.base import CommandParser
 
 from beo_automation.command_arguments import bounded_seconds, checked
 from beo_automation.operator_commands import OperatorCommand
+from maintenance.services.run_records import command_context
 
 GRACE = bounded_seconds(0, 7 * 86400)
 
@@ -30,16 +29,10 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        from alerts.notifications import notifications_sweep
-        from alerts.runs import job_run
+        from alerts import jobs
 
-        outcome = job_run(
-            job="retry_notifications",
-            trigger="command",
-            triggered_by=f"manage.py retry_notifications ({getpass.getuser()})",
-            work=lambda: notifications_sweep(
-                grace_seconds=checked(GRACE, options["grace"], option="--grace")
-            ),
-            summarize=dataclasses.asdict,
+        outcome = jobs.retry_notifications(
+            context=command_context(command="retry_notifications"),
+            grace_seconds=checked(GRACE, options["grace"], option="--grace"),
         )
         return f"Re-queued {outcome.requeued} notifications, reclaimed {outcome.reclaimed}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import time
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from beo_automation.command_arguments import text
 from beo_automation.operator_commands import OperatorCommand
+from maintenance.services.run_records import command_context
 
 
 class Command(OperatorCommand):
@@ -27,7 +27,6 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        from alerts.notifications import notifications_send_test
         from alerts.notifiers import configured_channels, invalid_channels
 
         invalid = invalid_channels()
@@ -44,21 +43,13 @@ class Command(OperatorCommand):
                 "'slacks://TokenA/TokenB/TokenC/#alerts json://hooks.example.com/beo' "
                 "(https://github.com/caronc/apprise/wiki)."
             )
-        from alerts.runs import job_run
+        from alerts import jobs
 
         started = time.perf_counter()
-        who = f"manage.py send_test_alert ({getpass.getuser()})"
-        results = job_run(
-            job="send_test_alert",
-            trigger="command",
-            triggered_by=who,
-            work=lambda: notifications_send_test(requested_by=who, message=options["message"]),
-            summarize=lambda results: {
-                "delivered": [r.label for r in results if r.ok],
-                "failed": {r.label: r.error for r in results if not r.ok},
-                "invalid_urls": len(invalid),
-            },
-            succeeded=lambda results: not invalid and all(r.ok for r in results),
+        results = jobs.send_test_alert(
+            context=command_context(command="send_test_alert"),
+            message=options["message"],
+            invalid_urls=len(invalid),
         )
         for result in results:
             note = "" if result.recorded else " (not recorded: database unavailable)"

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from maintenance.management.base import MaintenanceCommand
-from maintenance.services.runs import maintenance_runs_prune
+from maintenance.services.run_records import maintenance_runs_prune
 
 
 class Command(MaintenanceCommand):

@@ -1,9 +1,12 @@
-"""Recording maintenance runs and keeping two runs of one operation from overlapping.
+"""The record of every run of a job, maintenance or alerts: who ran what, when, how it ended.
 
-Every operation runs inside `maintenance_run()`: it takes the operation's lock (or records a
-`refused` run and raises), writes a `running` record, and on the way out stores the outcome,
-duration, summary and error. The same path serves the command, the Celery task and the admin,
-which differ only in the `RunContext` they pass.
+Every job runs inside `run_recorded()`, in its service: the command, the Celery task and the
+admin call that one service and differ only in the `RunContext` they pass. A maintenance
+operation (`exclusive=True`) takes its lock (or records a `refused` run and raises), writes a
+`running` record, and on the way out stores the outcome, duration, summary and error. An alerts
+job (`exclusive=False`) runs every minute and must run while the database is down (the
+evaluation alerts about that), so it takes no lock and writes one record when it ends; a record
+the database cannot take is logged instead.
 """
 
 from __future__ import annotations
@@ -57,8 +60,17 @@ def current_os_user() -> str:
     return f"{sudo_user} (sudo {user})" if sudo_user and sudo_user != user else user
 
 
-def command_context(progress: Callable[[str], None] | None = None) -> RunContext:
-    return RunContext(trigger=Trigger.COMMAND, triggered_by=current_os_user(), progress=progress)
+def command_context(
+    progress: Callable[[str], None] | None = None, *, command: str = ""
+) -> RunContext:
+    """A run started by an operator; `command` names it in `triggered_by` ("manage.py
+    evaluate_alerts (alice)") where one record lists runs of several commands' jobs."""
+    who = current_os_user()
+    return RunContext(
+        trigger=Trigger.COMMAND,
+        triggered_by=f"manage.py {command} ({who})" if command else who,
+        progress=progress,
+    )
 
 
 def this_host() -> str:
@@ -66,13 +78,19 @@ def this_host() -> str:
 
 
 class RunRecorder:
-    """Handed to the operation: report progress, fill in the summary."""
+    """Handed to the job: report progress, fill in the summary, mark a failure that is not an
+    exception (a checklist item failed, a channel was not reached)."""
 
     def __init__(self, run: MaintenanceRun, context: RunContext) -> None:
         self.run = run
         self.context = context
         self.summary: dict[str, Any] = {}
         self.started = time.perf_counter()
+        self.failure = ""
+
+    def fail(self, error: str) -> None:
+        """Record the run as failed with `error` when it ends without an exception."""
+        self.failure = error
 
     @property
     def elapsed(self) -> float:
@@ -98,11 +116,22 @@ def describe_error(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def maintenance_run(
-    *, operation: str, arguments: Mapping[str, Any], context: RunContext
+def run_recorded(
+    *,
+    operation: str,
+    context: RunContext,
+    arguments: Mapping[str, Any] | None = None,
+    exclusive: bool = True,
+    keep_days: int | None = None,
 ) -> Iterator[RunRecorder]:
-    """Run one operation under its lock and record it (see the module docstring)."""
+    """Run one job and record it (see the module docstring). `keep_days` deletes this
+    operation's records older than that after each run (for jobs beat runs every minute)."""
+    arguments = dict(arguments or {})
     arguments_check(arguments)
+    if not exclusive:
+        run = _new_run(operation=operation, arguments=arguments, context=context)
+        yield from _recorded(RunRecorder(run, context), keep_days=keep_days, exclusive=False)
+        return
     ensure_reachable()
     with operation_lock(operation) as held:
         if not held:
@@ -111,28 +140,50 @@ def maintenance_run(
         MaintenanceRun.objects.filter(operation=operation, outcome=Outcome.RUNNING).update(
             outcome=Outcome.FAILED, finished_at=timezone.now(), error=INTERRUPTED
         )
-        run = MaintenanceRun.objects.create(
-            operation=operation,
-            arguments=dict(arguments),
-            trigger=context.trigger,
-            triggered_by=context.triggered_by[:150],
-            host=this_host()[:200],
-        )
-        recorder = RunRecorder(run, context)
+        run = _new_run(operation=operation, arguments=arguments, context=context)
+        run.save(force_insert=True)
         logger.info(
             "Maintenance run started",
             operation=operation,
             run_id=run.pk,
             trigger=context.trigger,
             triggered_by=context.triggered_by,
-            arguments=dict(arguments),
+            arguments=arguments,
         )
-        try:
-            yield recorder
-        except BaseException as exc:
-            _finish(recorder, outcome=Outcome.FAILED, error=describe_error(exc))
-            raise
+        yield from _recorded(RunRecorder(run, context), keep_days=keep_days, exclusive=True)
+
+
+def _new_run(*, operation: str, arguments: dict[str, Any], context: RunContext) -> MaintenanceRun:
+    return MaintenanceRun(
+        operation=operation,
+        arguments=arguments,
+        trigger=context.trigger,
+        triggered_by=context.triggered_by[:150],
+        host=this_host()[:200],
+        started_at=timezone.now(),
+    )
+
+
+def _recorded(
+    recorder: RunRecorder, *, keep_days: int | None, exclusive: bool
+) -> Iterator[RunRecorder]:
+    try:
+        yield recorder
+    except BaseException as exc:
+        # A job that is not exclusive fails loudly through its caller (the command's one
+        # line, Celery's task failure); its record's log line is a warning.
+        _finish(recorder, outcome=Outcome.FAILED, error=describe_error(exc), loud=exclusive)
+        raise
+    if recorder.failure:
+        _finish(recorder, outcome=Outcome.FAILED, error=recorder.failure, loud=exclusive)
+    else:
         _finish(recorder, outcome=Outcome.SUCCESS, error="")
+    if keep_days is not None:
+        cutoff = recorder.run.started_at - timedelta(days=keep_days)
+        with contextlib.suppress(DatabaseError):  # the next run prunes them
+            MaintenanceRun.objects.filter(
+                operation=recorder.run.operation, started_at__lt=cutoff
+            ).exclude(outcome=Outcome.RUNNING).delete()
 
 
 def _refuse(*, operation: str, arguments: Mapping[str, Any], context: RunContext) -> None:
@@ -168,7 +219,7 @@ def _refuse(*, operation: str, arguments: Mapping[str, Any], context: RunContext
     raise OperationInProgressError(message)
 
 
-def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str) -> None:
+def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str, loud: bool = True) -> None:
     run = recorder.run
     run.outcome = outcome
     run.finished_at = timezone.now()
@@ -177,21 +228,31 @@ def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str) -> None:
     run.error = error
     fields = ["outcome", "finished_at", "duration_seconds", "summary", "error"]
     try:
-        updated = MaintenanceRun.objects.filter(pk=run.pk).update(
-            **{name: getattr(run, name) for name in fields}
+        updated = (
+            0
+            if run.pk is None
+            else MaintenanceRun.objects.filter(pk=run.pk).update(
+                **{name: getattr(run, name) for name in fields}
+            )
         )
         if updated == 0:
-            # The record vanished with the table it was in: a restore replaced
-            # maintenance_maintenancerun with the backup's. Write it again, in the restored
-            # table, so the restore itself stays on record.
+            # Not written yet (a job that is not exclusive), or the record vanished with the
+            # table it was in: a restore replaced maintenance_maintenancerun with the backup's.
+            # Write it again, in the restored table, so the restore itself stays on record.
             run.pk = None
             run.save(force_insert=True)
-    except DatabaseError:
+    except DatabaseError as exc:
         # The failure may be the database itself; the log line below still records the run.
-        logger.exception("Could not record the maintenance run's outcome", run_id=run.pk)
-    log = logger.info if outcome == Outcome.SUCCESS else logger.error
+        logger.warning(
+            "Run not recorded: database unavailable",
+            operation=run.operation,
+            run_id=run.pk,
+            error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+    failed = logger.error if loud else logger.warning
+    log = logger.info if outcome == Outcome.SUCCESS else failed
     log(
-        "Maintenance run finished",
+        "Run finished",
         operation=run.operation,
         run_id=run.pk,
         outcome=outcome,
@@ -219,7 +280,7 @@ def maintenance_runs_prune(*, older_than_days: int, context: RunContext) -> int:
             f"--days must be between 1 and {MAX_DAYS:,} (got {older_than_days}): run records are "
             "the audit trail"
         )
-    with maintenance_run(
+    with run_recorded(
         operation="prune_runs", arguments={"days": older_than_days}, context=context
     ) as run:
         cutoff = timezone.now() - timedelta(days=older_than_days)
