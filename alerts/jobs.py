@@ -16,8 +16,8 @@ from django.conf import settings
 from maintenance.services.run_records import RunContext, RunRecorder, run_recorded
 
 if TYPE_CHECKING:
-    from alerts.evaluation import EvaluationReport
     from alerts.escalation import EscalationOutcome
+    from alerts.evaluation import EvaluationReport
     from alerts.notifications import SweepOutcome, TestResult
 
 

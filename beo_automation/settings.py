@@ -47,8 +47,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Requests are counted per client IP in the default cache (beo_automation.ratelimit): Redis when
-# REDIS_URL is set, so every gunicorn worker and host shares one counter. Off only for benchmarks.
+# The fixed wiring (order and reasons in beo_automation/wiring.py).
+INSTALLED_APPS = wiring.INSTALLED_APPS
+MIDDLEWARE = wiring.MIDDLEWARE
+TEMPLATES = wiring.TEMPLATES
 
 ROOT_URLCONF = "beo_automation.urls"
 WSGI_APPLICATION = "beo_automation.wsgi.application"

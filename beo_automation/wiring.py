@@ -182,7 +182,7 @@ def cache_settings(*, redis_url: str, key_prefix: str, socket_timeout: float) ->
     memory (the embedded default's single process)."""
     if redis_url:
         return {
-            # django-redis, plus one combined write for event creates (beo_automation/cache_backend.py).
+            # django-redis plus one combined write for creates (beo_automation/cache_backend.py).
             "BACKEND": "beo_automation.cache_backend.RedisCache",
             "LOCATION": redis_url,
             "KEY_PREFIX": key_prefix,

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from beo_automation.ratelimit_config import rate_split
 from maintenance.models import MaintenanceRun, Outcome
 from maintenance.services.security.configuration import _hardcoded_secrets  # noqa: PLC2701 - first-party: this test covers the helper itself
 from maintenance.services.security.dependencies import check_dependencies, pip_audit_verdict
-from beo_automation.ratelimit_config import rate_split
 from maintenance.services.security.sql import sql_formatting_findings
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -12,6 +12,7 @@ from django.conf import settings
 from beo_automation.ratelimit_config import rate_split
 from maintenance.services.security.result import CheckResult
 
+
 def _rate_limit_middleware() -> type | None:
     for dotted in settings.MIDDLEWARE:
         if "ratelimit" in dotted.lower():
