@@ -14,11 +14,12 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,100 @@ def gunicorn(
             proc.kill()
         output.close()
         Path(output.name).unlink(missing_ok=True)
+
+
+# --- Interleaved rounds: the one rule every bench follows -------------------------------------
+
+MIN_ROUNDS = 5
+
+
+def add_rounds_argument(parser: Any) -> None:
+    """--rounds, default MIN_ROUNDS: fewer are a smoke run, and the output says so."""
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=MIN_ROUNDS,
+        help=f"interleaved rounds, order rotated each round (>= {MIN_ROUNDS} for a result)",
+    )
+
+
+def rotated(names: list[str], round_no: int) -> list[str]:
+    """The order of round `round_no` (0-based): AB, BA, AB… for two sides, ABC, BCA, CAB…"""
+    shift = round_no % len(names)
+    return names[shift:] + names[:shift]
+
+
+def interleave(
+    sides: dict[str, Callable[[], dict[str, Any]]], *, rounds: int
+) -> list[dict[str, dict[str, Any]]]:
+    """Run every side once per round, the order rotated each round so drift (cache warmth,
+    the other tenants of the machine) hits every side alike. One record per side and round."""
+    names = list(sides)
+    results: list[dict[str, dict[str, Any]]] = []
+    for round_no in range(rounds):
+        order = rotated(names, round_no)
+        log(f"round {round_no + 1} of {rounds}: {' → '.join(order)}")
+        results.append({name: sides[name]() for name in order})
+    return results
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Median and min–max of one side's per-round figures."""
+    return {
+        "median": round(statistics.median(values), 4) if values else None,
+        "min": round(min(values), 4) if values else None,
+        "max": round(max(values), 4) if values else None,
+        "rounds": len(values),
+        "values": [round(v, 4) for v in values],
+    }
+
+
+def compare(
+    results: list[dict[str, dict[str, Any]]],
+    *,
+    metric: str,
+    ratios: list[tuple[str, str]],
+) -> dict[str, Any]:
+    """Per side: median and min–max of `metric`; per (numerator, denominator): the ratio of
+    each round (both sides measured in that round) and their median and min–max."""
+    names = list(results[0]) if results else []
+    out: dict[str, Any] = {
+        "metric": metric,
+        "sides": {n: spread([float(r[n][metric]) for r in results]) for n in names},
+        "ratios": {},
+    }
+    for num, den in ratios:
+        per_round = [
+            float(r[num][metric]) / float(r[den][metric]) for r in results if r[den][metric]
+        ]
+        out["ratios"][f"{num}/{den}"] = spread(per_round)
+    return out
+
+
+def print_comparison(
+    comparison: dict[str, Any], *, unit: str, labels: dict[str, str] | None = None
+) -> None:
+    """The table every bench ends with: each side's median and min–max, the per-round ratios."""
+    labels = labels or {}
+    width = max([len(labels.get(n, n)) for n in comparison["sides"]] + [10])
+    print(f"\n{comparison['metric']} ({unit}), median [min – max] over the rounds:")
+    for name, s in comparison["sides"].items():
+        print(
+            f"  {labels.get(name, name):<{width}} {s['median']:>12,.2f}   "
+            f"[{s['min']:,.2f} – {s['max']:,.2f}]  n={s['rounds']}"
+        )
+    for key, s in comparison["ratios"].items():
+        num, den = key.split("/")
+        rounds = ", ".join(f"{v:.2f}" for v in s["values"])
+        print(
+            f"  ratio {labels.get(num, num)} / {labels.get(den, den)}: median {s['median']:.2f} "
+            f"[{s['min']:.2f} – {s['max']:.2f}]; per round: {rounds}"
+        )
+    if any(s["rounds"] < MIN_ROUNDS for s in comparison["sides"].values()):
+        print(f"  (fewer than {MIN_ROUNDS} rounds: a smoke run, not a result)")
+
+
+def machine_load() -> dict[str, Any]:
+    """What else the machine was doing: load averages and CPU count, for the result file."""
+    one, five, fifteen = os.getloadavg()
+    return {"cpus": os.cpu_count(), "loadavg": [round(one, 2), round(five, 2), round(fifteen, 2)]}

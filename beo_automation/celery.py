@@ -17,6 +17,8 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutdown,
 )
+
+from beo_automation.logs import logging_queue_drain, logging_queue_start
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beo_automation.settings")
@@ -30,12 +32,14 @@ app.steps["worker"].add(DjangoStructLogInitStep)
 
 @setup_logging.connect
 def use_django_logging(**kwargs: Any) -> None:
-    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup."""
+    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup, with
+    its handlers behind a queue: a task's log call does not wait for the file lock."""
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+    logging_queue_start()
 
 
 @worker_process_shutdown.connect
@@ -44,6 +48,8 @@ def close_database_connections(**kwargs: Any) -> None:
     from beo_automation.lifecycle import close_database_connections as close
 
     close(reason="celery worker shutdown")
+    # Last: a pool process leaves through os._exit (no atexit), so write the queued lines now.
+    logging_queue_drain()
 
 
 @task_prerun.connect
