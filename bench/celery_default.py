@@ -42,6 +42,9 @@ class Row(models.Model):
         db_table = "bench_celery_row"
         managed = False
 
+    def __str__(self) -> str:
+        return f"row {self.pk}"
+
 
 @app.task(name="bench.default.noop")
 def noop() -> None:

@@ -49,9 +49,18 @@ def write_result(name: str, data: Any) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A free port: any (the kernel's choice), or one of BENCH_PORTS ("26000-26999") when a
+    shared machine gives each user a range of its own."""
+    low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
+    candidates = range(int(low), int(high or low) + 1) if int(low) else [0]
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    sys.exit(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
 def admin_url() -> str:
@@ -218,7 +227,7 @@ def rotated(names: list[str], round_no: int) -> list[str]:
 
 
 def interleave(
-    sides: dict[str, Callable[[], dict[str, Any]]], *, rounds: int
+    sides: dict[str, Callable[[], dict[str, Any]]], *, rounds: int, quiet: bool = False
 ) -> list[dict[str, dict[str, Any]]]:
     """Run every side once per round, the order rotated each round so drift (cache warmth,
     the other tenants of the machine) hits every side alike. One record per side and round."""
@@ -226,13 +235,14 @@ def interleave(
     results: list[dict[str, dict[str, Any]]] = []
     for round_no in range(rounds):
         order = rotated(names, round_no)
-        log(f"round {round_no + 1} of {rounds}: {' → '.join(order)}")
+        if not quiet:
+            log(f"round {round_no + 1} of {rounds}: {' → '.join(order)}")
         results.append({name: sides[name]() for name in order})
     return results
 
 
 def spread(values: list[float]) -> dict[str, Any]:
-    """Median and min–max of one side's per-round figures."""
+    """Median and min-max of one side's per-round figures."""
     return {
         "median": round(statistics.median(values), 4) if values else None,
         "min": round(min(values), 4) if values else None,
@@ -247,10 +257,12 @@ def compare(
     *,
     metric: str,
     ratios: list[tuple[str, str]],
+    sides: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Per side: median and min–max of `metric`; per (numerator, denominator): the ratio of
-    each round (both sides measured in that round) and their median and min–max."""
-    names = list(results[0]) if results else []
+    """Per side (`sides`, or all): median and min-max of `metric`; per (numerator,
+    denominator): the ratio of each round (both measured in that round), its median and
+    min-max."""
+    names = sides if sides is not None else (list(results[0]) if results else [])
     out: dict[str, Any] = {
         "metric": metric,
         "sides": {n: spread([float(r[n][metric]) for r in results]) for n in names},
@@ -267,21 +279,21 @@ def compare(
 def print_comparison(
     comparison: dict[str, Any], *, unit: str, labels: dict[str, str] | None = None
 ) -> None:
-    """The table every bench ends with: each side's median and min–max, the per-round ratios."""
+    """The table every bench ends with: each side's median and min-max, the per-round ratios."""
     labels = labels or {}
     width = max([len(labels.get(n, n)) for n in comparison["sides"]] + [10])
-    print(f"\n{comparison['metric']} ({unit}), median [min – max] over the rounds:")
+    print(f"\n{comparison['metric']} ({unit}), median [min - max] over the rounds:")
     for name, s in comparison["sides"].items():
         print(
             f"  {labels.get(name, name):<{width}} {s['median']:>12,.2f}   "
-            f"[{s['min']:,.2f} – {s['max']:,.2f}]  n={s['rounds']}"
+            f"[{s['min']:,.2f} - {s['max']:,.2f}]  n={s['rounds']}"
         )
     for key, s in comparison["ratios"].items():
         num, den = key.split("/")
         rounds = ", ".join(f"{v:.2f}" for v in s["values"])
         print(
             f"  ratio {labels.get(num, num)} / {labels.get(den, den)}: median {s['median']:.2f} "
-            f"[{s['min']:.2f} – {s['max']:.2f}]; per round: {rounds}"
+            f"[{s['min']:.2f} - {s['max']:.2f}]; per round: {rounds}"
         )
     if any(s["rounds"] < MIN_ROUNDS for s in comparison["sides"].values()):
         print(f"  (fewer than {MIN_ROUNDS} rounds: a smoke run, not a result)")

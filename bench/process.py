@@ -23,10 +23,12 @@ directory of its own, created here and removed at the end whatever happens:
      the queue and the unacknowledged set are empty;
    - celery_update: --update-tasks messages of a task doing one ORM UPDATE of one row, same
      clock, stopping when every update is in the table;
-4. writes bench/results/process-<time>.json; prints each side's median and min–max and the
-   per-round ratios pipeline/celery_noop and pipeline/celery_update.
+   - product_noop: --events no-op tasks on the product worker, same clock: what the product's
+     worker configuration (four JSON log lines per task, late acks, prefetch 1) costs a task;
+4. writes bench/results/process-<time>.json; prints each side's median and min-max and the
+   per-round ratios pipeline/celery_noop, pipeline/celery_update and product_noop/celery_noop.
 
-Target (issue 11): pipeline events/s ≥ 6 × Celery default no-op tasks/s (median ratio).
+Target (issue 11): pipeline events/s >= 6 x Celery default no-op tasks/s (median ratio).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ LABELS = {
     "pipeline": "pipeline (product worker, no-op events)",
     "celery_noop": "Celery default, no-op tasks",
     "celery_update": "Celery default, one-row UPDATE tasks",
+    "product_noop": "product worker, no-op tasks",
 }
 
 
@@ -280,7 +283,11 @@ def main() -> int:
         # This process publishes and observes: same database and broker, quiet logs.
         os.environ.update(base)
         os.environ.update(
-            {"DJANGO_SETTINGS_MODULE": "beo_automation.settings", "LOG_LEVEL": "warn", "LOG_DIR": ""}
+            {
+                "DJANGO_SETTINGS_MODULE": "beo_automation.settings",
+                "LOG_LEVEL": "warn",
+                "LOG_DIR": "",
+            }
         )
         import django
 
@@ -326,6 +333,18 @@ def main() -> int:
                 done=lambda: row_updates(database_url) >= target,
             )
 
+        def product_noop() -> dict[str, Any]:
+            return measure_tasks(
+                app=product_app,
+                broker=broker,
+                prefix=prefix,
+                hostname=product_host,
+                task="bench.product.noop",
+                args_for=lambda i: [],
+                count=args.events,
+                label="product worker no-op",
+            )
+
         with (
             worker(
                 product_env,
@@ -333,8 +352,10 @@ def main() -> int:
                 hostname=product_host,
                 label="product",
                 # As the Procfile's worker, plus the bench's no-op event handler.
-                extra=["--loglevel=INFO", "--pool=prefork", "--concurrency=2"]
-                + ["--without-mingle", "--without-gossip", "--include", "bench.process_worker"],
+                extra=[
+                    *("--loglevel=INFO", "--pool=prefork", "--concurrency=2"),
+                    *("--without-mingle", "--without-gossip", "--include", "bench.process_worker"),
+                ],
             ),
             worker(
                 default_env,
@@ -345,9 +366,13 @@ def main() -> int:
                 extra=["-Q", f"{prefix}.default-idle"],
             ),
         ):
-            del product_app  # imported for its configuration of this process's publisher
             results = interleave(
-                {"pipeline": pipeline, "celery_noop": celery_noop, "celery_update": celery_update},
+                {
+                    "pipeline": pipeline,
+                    "celery_noop": celery_noop,
+                    "celery_update": celery_update,
+                    "product_noop": product_noop,
+                },
                 rounds=args.rounds,
             )
         connection.close()
@@ -355,7 +380,11 @@ def main() -> int:
         comparison = compare(
             results,
             metric="per_second",
-            ratios=[("pipeline", "celery_noop"), ("pipeline", "celery_update")],
+            ratios=[
+                ("pipeline", "celery_noop"),
+                ("pipeline", "celery_update"),
+                ("product_noop", "celery_noop"),
+            ],
         )
         with psycopg.connect(admin_url(), connect_timeout=5) as conn:
             row = conn.execute("SHOW server_version").fetchone()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import shared_task
+
 from events.handlers import registry
 from events.models import Event
 
@@ -15,3 +17,9 @@ from events.models import Event
 def noop_handler(event: Event) -> Any:
     """The pipeline side: an event handler that does nothing."""
     return None
+
+
+@shared_task(name="bench.product.noop", ignore_result=True)
+def noop() -> None:
+    """A no-op task in the product's worker: what its configuration (logging, late acks,
+    connection handling) costs a task, beside Celery's defaults."""

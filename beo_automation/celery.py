@@ -11,15 +11,16 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    celeryd_init,
     setup_logging,
     task_postrun,
     task_prerun,
     worker_process_shutdown,
     worker_shutdown,
 )
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from beo_automation.logs import logging_queue_drain, logging_queue_start
-from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beo_automation.settings")
 
@@ -30,16 +31,27 @@ app.autodiscover_tasks()
 app.steps["worker"].add(DjangoStructLogInitStep)
 
 
+# Set by `celery worker` (celeryd_init), not by a worker started inside another program.
+_worker_program: list[bool] = []
+
+
+@celeryd_init.connect
+def mark_worker_program(**kwargs: Any) -> None:
+    _worker_program.append(True)
+
+
 @setup_logging.connect
 def use_django_logging(**kwargs: Any) -> None:
-    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup, with
-    its handlers behind a queue: a task's log call does not wait for the file lock."""
+    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup; in
+    `celery worker`, with its handlers behind a queue: a task's log call does not wait for
+    the file lock."""
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
-    logging_queue_start()
+    if _worker_program:
+        logging_queue_start()
 
 
 @worker_process_shutdown.connect

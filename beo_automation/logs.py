@@ -14,6 +14,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -267,6 +268,13 @@ class QueueingHandler(logging.handlers.QueueHandler):
         # Unlike the stdlib's prepare(), keep the record whole (the listener is in this
         # process): the real formatter then renders exactly the line it would have.
         record.log_context = contextvars.copy_context()
+        event = record.msg
+        if isinstance(event, dict) and event.get("exc_info") not in (None, False):
+            # logger.exception() / exc_info=True mean "the exception being handled": resolve
+            # it here, where it is (format_exc_info would look in the listener's thread).
+            exc_info = event["exc_info"]
+            if not isinstance(exc_info, tuple | BaseException):
+                event["exc_info"] = sys.exc_info()
         return record
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -160,13 +160,17 @@ def test_a_worker_stopped_by_sigterm_writes_every_line_it_logged(user, tmp_path)
                 payload={"log_lines": count, "run": run, "marker": str(marker)},
             ),
         )
-        wait_for(marker.exists, timeout=60, what="the lines to be logged", worker=worker, every=0.01)
+        wait_for(marker.exists, timeout=60, what="the lines logged", worker=worker, every=0.01)
         worker.terminate()
         assert worker.proc.wait(timeout=60) == 0, worker.output
 
     lines = [json.loads(line) for line in (log_dir / "combined.log").read_text().splitlines()]
-    ours = [line for line in lines if line.get("run") == run]
+    ours = [line for line in lines if line.get("run") == run and "n" in line]
     assert [line["n"] for line in ours] == list(range(count))
+    # logger.exception() in a task: the stack of the exception it handled, not the listener's.
+    (failed,) = [line for line in lines if line["event"] == "worker log exception"]
+    assert "Traceback" in failed["exception"]
+    assert f"ValueError: boom {run}" in failed["exception"]
     first = ours[0]
     assert list(first)[:5] == ["timestamp", "level", "event", "service", "environment"]
     assert (first["level"], first["event"], first["logger"]) == (

@@ -25,6 +25,10 @@ def worker_test_handler(event: Event) -> dict[str, Any]:
         log = structlog.get_logger("tests.worker")
         for n in range(int(payload["log_lines"])):
             log.info("worker log line", n=n, run=payload["run"])
+        try:
+            raise ValueError(f"boom {payload['run']}")
+        except ValueError:
+            log.exception("worker log exception", run=payload["run"])
         Path(payload["marker"]).write_text(str(os.getpid()))
     if payload.get("sleep"):
         time.sleep(float(payload["sleep"]))
