@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,10 +130,12 @@ def timed_get(client: Any, url: str) -> dict[str, Any]:
 
 def page_rounds(client: Any, urls: dict[str, str], rounds: int) -> dict[str, Any]:
     """Each side's URL once per round, interleaved; per side: the median page and SQL time."""
+
+    def getter(url: str) -> Callable[[], dict[str, Any]]:
+        return lambda: timed_get(client, url)
+
     results = interleave(
-        {side: (lambda url=url: timed_get(client, url)) for side, url in urls.items()},
-        rounds=rounds,
-        quiet=True,
+        {side: getter(url) for side, url in urls.items()}, rounds=rounds, quiet=True
     )
     page: dict[str, Any] = {}
     for side, url in urls.items():

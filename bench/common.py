@@ -1,6 +1,8 @@
-"""What the server benches share: a scratch PostgreSQL database and Redis namespace that are
-removed whatever happens, child-process environments, manage.py, and gunicorn as the Procfile
-runs it.
+"""What the benches share: a scratch PostgreSQL database and Redis namespace that are removed
+whatever happens, child-process environments, manage.py, gunicorn as the Procfile runs it, and
+the one way every bench compares its sides: `interleave` (at least MIN_ROUNDS rounds, the order
+rotated each round), then `compare` and `print_comparison` (median and min-max per side, the
+ratio of every round).
 
 Each bench uses DATABASE_URL / REDIS_URL (or the local defaults) only to reach the servers; its
 data lives in a database and under a key prefix of its own.

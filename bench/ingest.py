@@ -258,7 +258,7 @@ def copy_load(database_url: str, columns: str, text: bytes, args: argparse.Names
     def work(index: int) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             while not stop.is_set():
-                with conn.cursor().copy(statement) as copy:  # type: ignore[arg-type]
+                with conn.cursor().copy(statement) as copy:
                     copy.write(text)
                 total[index] += BULK_SIZE
                 if measuring.is_set():

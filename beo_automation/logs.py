@@ -291,11 +291,14 @@ class QueueingHandler(logging.handlers.QueueHandler):
         super().emit(record)
 
     def drain(self) -> None:
-        with self.lock:
+        self.acquire()
+        try:
             if self._pid != os.getpid() or self._drained or self._listener is None:
                 return
             self._drained = True
             self._listener.stop()  # returns once every record queued before it is written
+        finally:
+            self.release()
 
     def close(self) -> None:
         self.drain()
