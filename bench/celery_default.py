@@ -5,8 +5,8 @@ guide writes one, with Celery's default settings, and nothing of the project.
 
 Defaults it keeps: prefork pool with one process per CPU, prefetch multiplier 4, early acks,
 no result backend, Celery's own logging at WARNING (no line per task), and Celery's Django
-fix-up, which closes the database connection before and after every task (CONN_MAX_AGE 0:
-one new PostgreSQL connection per task that touches the database). Its own Django settings
+fix-up, which closes the database connection before and after every task (one new
+PostgreSQL connection per task that touches the database). Its own Django settings
 (bench.celery_default_settings): one database, one app, Django's default LOGGING.
 
 What it sets: the broker URL and a Redis key prefix (BENCH_BROKER_URL, BENCH_KEY_PREFIX), so
