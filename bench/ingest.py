@@ -14,13 +14,14 @@ happens:
      max_requests recycling);
    - baseline: bench/baseline_settings.py — the same database and pool, a DRF view that parses
      the body and inserts the same row, and nothing else (no middleware, auth, limit, logging);
-3. per round, four sides in an order rotated each round (bench/common.py), each --warmup
+3. per round, six sides in an order rotated each round (bench/common.py), each --warmup
    unmeasured seconds then --duration measured ones:
    - baseline: 16 clients (--clients) POST one event at a time to the bare view;
    - product: the same 16 clients POST /api/events/ with `Authorization: Bearer …` —
      authentication, rate limiting (a limit that never refuses), validation, the insert, cache
-     invalidation and the Celery doorbell as in production; meanwhile a 17th client GETs
-     /api/health/ every --health-interval seconds (latency of each probe recorded);
+     invalidation and the Celery doorbell as in production;
+   - health: the product's load again, while a 17th client GETs /api/health/ every
+     --health-interval seconds (latency of each probe recorded; not counted in product);
    - bulk: 4 clients (--bulk-clients) POST 1,000-event /api/events/bulk/ requests;
    - copy: the same 4 clients POST the same 1,000-event bodies to the baseline's bare bulk
      view, which parses them and writes the same rows with one raw COPY (psycopg write_row):
@@ -404,28 +405,39 @@ def main() -> int:
                 return result.summary()
 
             def product() -> dict[str, Any]:
+                result = single_load(
+                    product_port, args, label="product", path="/api/events/", tokens=tokens
+                )
+                loads.append(result)
+                log(f"product: {describe(result)}")
+                return result.summary()
+
+            def health() -> dict[str, Any]:
+                # The product's load again, with a monitor's probe beside it (a side of its
+                # own: the probes' work must not count against the product's req/s).
                 probe = HealthProbe(product_port, args.health_interval)
                 probe.start()
                 try:
                     result = single_load(
-                        product_port, args, label="product", path="/api/events/", tokens=tokens
+                        product_port, args, label="health", path="/api/events/", tokens=tokens
                     )
                 finally:
                     probe.stopping.set()
                     probe.join()
                 loads.append(result)
-                health = probe.latencies_ms
+                latencies = probe.latencies_ms
                 log(
-                    f"product: {describe(result)}; /api/health/ p99 "
-                    f"{percentile(health, 99):.1f} ms over {len(health)} probes {probe.statuses}"
+                    f"health: ingest {describe(result)}; /api/health/ p99 "
+                    f"{percentile(latencies, 99):.1f} ms over {len(latencies)} probes "
+                    f"{probe.statuses}"
                 )
                 return {
                     **result.summary(),
-                    "health_latencies_ms": [round(v, 2) for v in health],
+                    "health_latencies_ms": [round(v, 2) for v in latencies],
                     "health_statuses": probe.statuses,
-                    "health_p50_ms": round(percentile(health, 50), 2),
-                    "health_p99_ms": round(percentile(health, 99), 2),
-                    "health_max_ms": round(max(health, default=float("nan")), 2),
+                    "health_p50_ms": round(percentile(latencies, 50), 2),
+                    "health_p99_ms": round(percentile(latencies, 99), 2),
+                    "health_max_ms": round(max(latencies, default=float("nan")), 2),
                 }
 
             def bulk() -> dict[str, Any]:
@@ -452,6 +464,7 @@ def main() -> int:
                 {
                     "baseline": baseline,
                     "product": product,
+                    "health": health,
                     "bulk": bulk,
                     "copy": copy,
                     "copy_sql": copy_sql,
@@ -478,9 +491,9 @@ def main() -> int:
         sides=["bulk", "copy", "copy_sql"],
         ratios=[("bulk", "copy"), ("bulk", "copy_sql")],
     )
-    health = [v for r in rounds for v in r["product"]["health_latencies_ms"]]
+    probes = [v for r in rounds for v in r["health"]["health_latencies_ms"]]
     product_p99 = max(r["product"]["p99_ms"] for r in rounds)
-    health_p99 = percentile(health, 99)
+    health_p99 = percentile(probes, 99)
     errors = sum(r.errors for r in loads)
     ratio = single["ratios"]["product/baseline"]["median"]
     bulk_ratio = bulk_cmp["ratios"]["bulk/copy"]["median"]
@@ -522,11 +535,11 @@ def main() -> int:
         "single": single,
         "bulk": bulk_cmp,
         "health_under_load": {
-            "probes": len(health),
-            "p50_ms": round(percentile(health, 50), 2),
+            "probes": len(probes),
+            "p50_ms": round(percentile(probes, 50), 2),
             "p99_ms": round(health_p99, 2),
-            "max_ms": round(max(health, default=float("nan")), 2),
-            "p99_per_round_ms": [r["product"]["health_p99_ms"] for r in rounds],
+            "max_ms": round(max(probes, default=float("nan")), 2),
+            "p99_per_round_ms": [r["health"]["health_p99_ms"] for r in rounds],
         },
         "errors": errors,
         "events_stored": stored,
