@@ -1,18 +1,20 @@
 """Admin bench: the events changelist on 1,000,000 events, against Django's stock admin.
 
-    .venv/bin/python bench/admin.py [--events 1000000] [--repeat 5]
+    .venv/bin/python bench/admin.py [--events 1000000] [--rounds 5]
 
 What it does, on this machine's PostgreSQL (DATABASE_URL, or the local default), with a
 database of its own, created here and dropped at the end whatever happens:
 
 1. migrates a fresh database and fills it with --events events in one INSERT … SELECT
    (100 owners, 180 days of history, realistic status/priority/type mixes), then VACUUM ANALYZE;
-2. logs in a superuser and requests each page through Django's test client, --repeat times:
+2. logs in a superuser and requests each page through Django's test client, once per side
+   and round, --rounds rounds in an order rotated each round (bench/common.py):
    - product: /admin/events/event/ (events.admin.EventAdmin);
    - baseline: the same list, filters, search fields and date hierarchy as a stock
      `ModelAdmin` (bench/admin_urls.py): full COUNT(*), SELECT DISTINCT dates, icontains;
 3. checks that no product page counted the whole table;
-4. writes bench/results/admin-<time>.json and prints the timings and ratios last.
+4. writes bench/results/admin-<time>.json; prints, per page, each side's median page time and
+   the median, min-max and per-round ratios stock/product.
 
 Target: on 1,000,000 events no product page counts the whole table, and the database time of
 every product page stays under 100 ms (page times are printed too: the rest is rendering).
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,17 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import admin_url, log, manage, scratch_database, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_rounds_argument,
+    admin_url,
+    compare,
+    interleave,
+    log,
+    machine_load,
+    manage,
+    scratch_database,
+    write_result,
+)
 
 # What grows with the table is the database's share of a page: it should stay under this on
 # every product page (the rest is template rendering, the same for 10 rows or 10 million).
@@ -91,27 +104,21 @@ def fill(database_url: str, *, events: int, first_owner: int, owners: int) -> fl
     return time.perf_counter() - started
 
 
-def timed_get(client: Any, url: str, repeat: int) -> dict[str, Any]:
+def timed_get(client: Any, url: str) -> dict[str, Any]:
+    """One request: its time, and its queries' time and text."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    times: list[float] = []
-    queries: list[dict[str, str]] = []
-    status = 0
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-        status = response.status_code
-        queries = captured.captured_queries
-    if status != 200:
-        sys.exit(f"GET {url} answered {status}")
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = client.get(url)
+        ms = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        sys.exit(f"GET {url} answered {response.status_code}")
+    queries = captured.captured_queries
     return {
-        "url": url,
-        "median_ms": round(statistics.median(times), 1),
+        "ms": round(ms, 2),
         "sql_ms": round(sum(float(q["time"]) for q in queries) * 1000, 1),
-        "max_ms": round(max(times), 1),
         "queries": len(queries),
         "slowest_queries": [
             {"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"][:400]}
@@ -121,10 +128,36 @@ def timed_get(client: Any, url: str, repeat: int) -> dict[str, Any]:
     }
 
 
+def page_rounds(client: Any, urls: dict[str, str], rounds: int) -> dict[str, Any]:
+    """Each side's URL once per round, interleaved; per side: the median page and SQL time."""
+
+    def getter(url: str) -> Callable[[], dict[str, Any]]:
+        return lambda: timed_get(client, url)
+
+    results = interleave(
+        {side: getter(url) for side, url in urls.items()}, rounds=rounds, quiet=True
+    )
+    page: dict[str, Any] = {}
+    for side, url in urls.items():
+        last = results[-1][side]
+        page[side] = {
+            "url": url,
+            "median_ms": round(statistics.median(r[side]["ms"] for r in results), 1),
+            "max_ms": round(max(r[side]["ms"] for r in results), 1),
+            "sql_ms": round(statistics.median(r[side]["sql_ms"] for r in results), 1),
+            "queries": last["queries"],
+            "slowest_queries": last["slowest_queries"],
+            "sql": sorted({q for r in results for q in r[side]["sql"]}),
+        }
+    if len(urls) == 2:
+        page["comparison"] = compare(results, metric="ms", ratios=[("stock", "product")])
+    return page
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    add_rounds_argument(parser)
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -192,15 +225,23 @@ def main() -> None:
             client.get("/admin/events/event/")
             client.get("/stock-admin/events/event/")
             for label, query in pages.items():
-                product = timed_get(client, f"/admin/events/event/{query}", args.repeat)
-                stock = timed_get(client, f"/stock-admin/events/event/{query}", args.repeat)
-                results[label] = {"product": product, "stock": stock}
+                results[label] = page_rounds(
+                    client,
+                    {
+                        "product": f"/admin/events/event/{query}",
+                        "stock": f"/stock-admin/events/event/{query}",
+                    },
+                    args.rounds,
+                )
+                product, stock = results[label]["product"], results[label]["stock"]
                 log(
                     f"{label:<28} product {product['median_ms']:>8.1f} ms "
                     f"(SQL {product['sql_ms']:>6.1f})   stock {stock['median_ms']:>8.1f} ms "
                     f"(SQL {stock['sql_ms']:>7.1f})"
                 )
-            detail = timed_get(client, f"/admin/events/event/{sample}/change/", args.repeat)
+            detail = page_rounds(
+                client, {"product": f"/admin/events/event/{sample}/change/"}, args.rounds
+            )["product"]
             log(f"{'detail page':<28} product {detail['median_ms']:>8.1f} ms")
 
         full_counts = [
@@ -212,8 +253,8 @@ def main() -> None:
         if full_counts:
             sys.exit(f"a product page counted the whole table: {full_counts[0][:300]}")
         for page in results.values():
-            for side in page.values():
-                side.pop("sql")
+            for side in ("product", "stock"):
+                page[side].pop("sql")
         detail.pop("sql")
         with psycopg.connect(admin_url(), connect_timeout=5) as conn:
             row = conn.execute("SHOW server_version").fetchone()
@@ -222,13 +263,13 @@ def main() -> None:
             "bench": "admin",
             "time": datetime.now(UTC).isoformat(),
             "machine": {
-                "cpus": os.cpu_count(),
+                **machine_load(),
                 "python": platform.python_version(),
                 "postgres": row[0] if row else None,
             },
             "settings": {
                 "events": args.events,
-                "repeat": args.repeat,
+                "rounds": args.rounds,
                 "list_per_page": 100,
                 "TIME_ZONE": settings.TIME_ZONE,
             },
@@ -242,14 +283,19 @@ def main() -> None:
         log(f"wrote {out.relative_to(ROOT)}")
 
     print()
-    print(f"events changelist on {args.events:,} events (median of {args.repeat}, ms)")
-    print(f"{'page':<30}{'product':>10}{'(SQL)':>9}{'stock':>10}{'(SQL)':>9}{'stock/product':>15}")
+    print(
+        f"events changelist on {args.events:,} events, {args.rounds} interleaved rounds "
+        "(median ms; ratio stock/product: median [min-max]; per round)"
+    )
+    print(f"{'page':<30}{'product':>10}{'(SQL)':>9}{'stock':>10}{'(SQL)':>9}  stock/product")
     for label, page in results.items():
         product, stock = page["product"], page["stock"]
+        ratio = page["comparison"]["ratios"]["stock/product"]
+        per_round = ", ".join(f"{v:.1f}" for v in ratio["values"])
         print(
             f"{label:<30}{product['median_ms']:>10.1f}{product['sql_ms']:>9.1f}"
             f"{stock['median_ms']:>10.1f}{stock['sql_ms']:>9.1f}"
-            f"{stock['median_ms'] / product['median_ms']:>14.1f}x"
+            f"  {ratio['median']:.1f}x [{ratio['min']:.1f}-{ratio['max']:.1f}]; {per_round}"
         )
     print(f"{'detail page':<30}{detail['median_ms']:>10.1f}{detail['sql_ms']:>9.1f}")
     verdict = "meets" if slowest["product"]["sql_ms"] < TARGET_SQL_MS else "MISSES"

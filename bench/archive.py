@@ -1,7 +1,7 @@
 """Archival bench: the project's batched archival against the operations guide's single
 transaction, on identical copies of one database, in the same run.
 
-    .venv/bin/python bench/archive.py [--events 1000000] [--eligible 0.6] [--rounds 1]
+    .venv/bin/python bench/archive.py [--events 1000000] [--eligible 0.6] [--rounds 5]
                                       [--batch-size 5000] [--insert-rate 100]
 
 On this machine's PostgreSQL (DATABASE_URL's server, or 127.0.0.1:5432), with databases of its
@@ -9,7 +9,8 @@ own (bench_archive_*, dropped at the end whatever happens):
 
 1. migrates a template database and fills it with --events events, --eligible of them
    completed and older than 90 days (interleaved with failed ones, ids growing with time);
-2. per round, copies the template twice (CREATE DATABASE … TEMPLATE) and archives:
+2. per round, in an order rotated each round (bench/common.py), copies the template
+   (CREATE DATABASE … TEMPLATE) for each side and archives:
    - guide: the operations guide's SQL — BEGIN; INSERT INTO archive SELECT … ; DELETE … ;
      COMMIT — on one copy;
    - project: maintenance.services.archive.events_archive (what `manage.py archive_events`
@@ -18,19 +19,18 @@ own (bench_archive_*, dropped at the end whatever happens):
    recorded) and a monitor samples pg_stat_activity every 20 ms for the age of the archiving
    session's open transaction (its row locks live exactly that long);
 3. checks both copies end with exactly the eligible rows moved and every insert present;
-4. writes bench/results/archive-<time>.json and prints the ratios last.
+4. writes bench/results/archive-<time>.json; prints each side's median and min-max rows/s and
+   the per-round ratios project/guide.
 
-Targets (issue 5): project rows/s ≥ 0.5 times the guide's; no lock held longer than 1 s; p99 of
-the concurrent inserts during the project's run < 100 ms.
+Targets (issue 5): project rows/s >= 0.5 times the guide's (median ratio); no lock held longer
+than 1 s; p99 of the concurrent inserts during the project's run < 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import statistics
 import sys
 import threading
 import time
@@ -43,7 +43,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import write_result
+from bench.common import (
+    add_rounds_argument,
+    compare,
+    interleave,
+    machine_load,
+    print_comparison,
+    write_result,
+)
 from bench.maintenance_data import (
     ROOT,
     create_database,
@@ -249,7 +256,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--eligible", type=float, default=0.6)
-    parser.add_argument("--rounds", type=int, default=1)
+    add_rounds_argument(parser)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--insert-rate", type=float, default=100.0, help="inserts per second")
     options = parser.parse_args()
@@ -257,44 +264,48 @@ def main() -> int:
     template, guide_db = new_name("archive_tpl"), new_name("archive_guide")
     project_db = new_name("archive_project")
     started = time.monotonic()
-    rounds: list[dict[str, Any]] = []
+    rounds: list[dict[str, dict[str, Any]]] = []
     try:
         print(f"Preparing {template} ({options.events:,} events)…", flush=True)
         create_database(template)
         migrate(template)
         eligible = fill_events(template, total=options.events, eligible_share=options.eligible)
         setup_django(project_db)
-        for number in range(1, options.rounds + 1):
-            # Alternate the order so cache warmth and background work hit both sides.
-            order = ["guide", "project"] if number % 2 else ["project", "guide"]
-            results: dict[str, SideResult] = {}
-            for side in order:
-                name = guide_db if side == "guide" else project_db
-                drop_database(name)
-                create_database(name, template=template)
-                with psycopg.connect(server_url(name), autocommit=True) as conn:
-                    conn.execute("CHECKPOINT")
-                print(f"Round {number}: {side} archival on {name}…", flush=True)
-                if side == "guide":
-                    results[side] = run_guide(name, options.insert_rate)
-                else:
-                    results[side] = run_project(name, options.insert_rate, options.batch_size)
-                check(
-                    name,
-                    total=options.events,
-                    eligible=eligible,
-                    inserted=len(results[side].insert_latencies_ms),
-                    side=side,
-                )
-                drop_database(name)
-                print(f"  {json.dumps(results[side].as_dict())}", flush=True)
-            rounds.append({side: r.as_dict() for side, r in results.items()})
+
+        def side(name: str, side: str) -> dict[str, Any]:
+            drop_database(name)
+            create_database(name, template=template)
+            with psycopg.connect(server_url(name), autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+            print(f"{side} archival on {name}…", flush=True)
+            if side == "guide":
+                result = run_guide(name, options.insert_rate)
+            else:
+                result = run_project(name, options.insert_rate, options.batch_size)
+            check(
+                name,
+                total=options.events,
+                eligible=eligible,
+                inserted=len(result.insert_latencies_ms),
+                side=side,
+            )
+            drop_database(name)
+            print(f"  {json.dumps(result.as_dict())}", flush=True)
+            return result.as_dict()
+
+        rounds = interleave(
+            {
+                "guide": lambda: side(guide_db, "guide"),
+                "project": lambda: side(project_db, "project"),
+            },
+            rounds=options.rounds,
+        )
     finally:
         for name in (guide_db, project_db, template):
             drop_database(name)
 
-    ratios = [r["project"]["rows_per_second"] / r["guide"]["rows_per_second"] for r in rounds]
-    ratio = statistics.median(ratios)
+    comparison = compare(rounds, metric="rows_per_second", ratios=[("project", "guide")])
+    ratio = comparison["ratios"]["project/guide"]["median"]
     longest_lock = max(
         max(r["project"]["longest_transaction_s"], r["project"]["slowest_batch_s"] or 0)
         for r in rounds
@@ -303,12 +314,13 @@ def main() -> int:
     summary = {
         "bench": "archive",
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {**machine_load(), "python": platform.python_version()},
         "events": options.events,
         "eligible": eligible,
         "batch_size": options.batch_size,
         "insert_rate": options.insert_rate,
         "rounds": rounds,
+        "comparison": comparison,
         "ratio_rows_per_second": round(ratio, 3),
         "project_longest_lock_s": round(longest_lock, 3),
         "project_insert_p99_ms": p99,
@@ -336,8 +348,13 @@ def main() -> int:
             f"project {p['rows_per_second']:,} rows/s ({p['batches']} batches, slowest "
             f"{p['slowest_batch_s']:.3f} s, insert p99 {p['insert_p99_ms']} ms)"
         )
+    print_comparison(
+        comparison,
+        unit="rows/s",
+        labels={"guide": "guide (one transaction)", "project": "project (batched)"},
+    )
     print(
-        f"ratio project/guide rows/s: {ratio:.2f} (target ≥ {TARGET_RATIO}) — "
+        f"ratio project/guide rows/s: {ratio:.2f} (target >= {TARGET_RATIO}) — "
         f"longest project lock: {longest_lock:.3f} s (target ≤ {TARGET_LOCK_SECONDS} s) — "
         f"concurrent insert p99: {p99:.1f} ms (target < {TARGET_INSERT_P99_MS:.0f} ms)"
     )

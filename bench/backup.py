@@ -1,7 +1,8 @@
-"""Backup bench: the project's backup against the operations guide's `pg_dump | gzip`, on the
-same database, in the same run; the verification time beside it.
+"""Backup bench: the project's backup against the operations guide's `pg_dump | gzip` and
+against `pg_dump | gzip -1`, on the same database, in the same run; the verification time
+beside it.
 
-    .venv/bin/python bench/backup.py [--events 1000000] [--rounds 2]
+    .venv/bin/python bench/backup.py [--events 1000000] [--rounds 5]
 
 On this machine's PostgreSQL (DATABASE_URL's server, or 127.0.0.1:5432), with a database and a
 directory of its own (bench_backup_*, removed at the end whatever happens):
@@ -9,16 +10,19 @@ directory of its own (bench_backup_*, removed at the end whatever happens):
 1. migrates a database and fills it with --events events (plus an archive table's worth of
    rows from a real archival, so both big tables hold data);
 2. one untimed `pg_dump > /dev/null` so both sides start with the same warm cache;
-3. per round, alternating the order:
+3. per round, three sides in an order rotated each round (bench/common.py):
    - guide: `pg_dump $DB | gzip > beo_automation_<stamp>.sql.gz` (the guide's backup.sh line,
-     bash with pipefail);
+     bash with pipefail; gzip's default level 6);
+   - gzip1: the same line with `gzip -1`: the guide at the project's compression level, so
+     the ratio project/gzip1 shows what the project's code buys beyond the gzip level;
    - project: maintenance.services.backup.database_backup (what `manage.py backup_db` and the
      scheduled task run: dump, gzip level BACKUP_COMPRESSION_LEVEL, SHA-256, row counts in the
      dump's snapshot, manifest), without upload;
 4. verify_backup on the project's last file (restore into a scratch database, compare counts);
-5. writes bench/results/backup-<time>.json and prints the ratios last.
+5. writes bench/results/backup-<time>.json; prints each side's median and min-max seconds and
+   the per-round ratios project/guide and project/gzip1.
 
-Target (issue 5): project backup time ≤ 0.8 times the guide's.
+Target (issue 5): project backup time <= 0.8 times the guide's (median ratio).
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import write_result
+from bench.common import (
+    add_rounds_argument,
+    compare,
+    interleave,
+    machine_load,
+    print_comparison,
+    write_result,
+)
 from bench.maintenance_data import (
     ROOT,
     create_database,
@@ -74,11 +84,11 @@ def libpq_env(dbname: str) -> dict[str, str]:
     return env
 
 
-def run_guide(dbname: str, directory: Path) -> dict[str, Any]:
+def run_guide(dbname: str, directory: Path, *, gzip: str = "gzip") -> dict[str, Any]:
     target = directory / f"guide_{time.time_ns()}.sql.gz"
     started = time.perf_counter()
     subprocess.run(
-        ["bash", "-c", f'set -o pipefail; pg_dump "$PGDATABASE" | gzip > "{target}"'],
+        ["bash", "-c", f'set -o pipefail; pg_dump "$PGDATABASE" | {gzip} > "{target}"'],
         env=libpq_env(dbname),
         check=True,
     )
@@ -155,13 +165,13 @@ def run_verify(path: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    add_rounds_argument(parser)
     options = parser.parse_args()
 
     dbname = new_name("backup")
     directory = Path(tempfile.mkdtemp(prefix="bench-backup-"))
     started = time.monotonic()
-    rounds: list[dict[str, Any]] = []
+    rounds: list[dict[str, dict[str, Any]]] = []
     try:
         print(f"Preparing {dbname} ({options.events:,} events)…", flush=True)
         create_database(dbname)
@@ -185,19 +195,26 @@ def main() -> int:
         subprocess.run(
             ["bash", "-c", 'pg_dump "$PGDATABASE" > /dev/null'], env=libpq_env(dbname), check=True
         )
-        last_backup: Path | None = None
-        for number in range(1, options.rounds + 1):
-            order = ["guide", "project"] if number % 2 else ["project", "guide"]
-            result: dict[str, Any] = {}
-            for side in order:
-                print(f"Round {number}: {side} backup…", flush=True)
-                if side == "guide":
-                    result[side] = run_guide(dbname, directory)
-                else:
-                    result[side], last_backup = run_project(directory)
-                print(f"  {json.dumps(result[side])}", flush=True)
-            result["ratio"] = round(result["project"]["seconds"] / result["guide"]["seconds"], 3)
-            rounds.append(result)
+        backups: list[Path] = []
+
+        def project() -> dict[str, Any]:
+            result, path = run_project(directory)
+            if backups:
+                backups.pop().unlink(missing_ok=True)
+            backups.append(path)
+            return result
+
+        rounds = interleave(
+            {
+                "guide": lambda: run_guide(dbname, directory),
+                "gzip1": lambda: run_guide(dbname, directory, gzip="gzip -1"),
+                "project": project,
+            },
+            rounds=options.rounds,
+        )
+        for number, r in enumerate(rounds, start=1):
+            print(f"  round {number}: {json.dumps(r)}", flush=True)
+        last_backup = backups[-1] if backups else None
         assert last_backup is not None
         print("Verifying the project's last backup…", flush=True)
         verify = run_verify(last_backup)
@@ -213,14 +230,18 @@ def main() -> int:
         drop_database(dbname)
         shutil.rmtree(directory, ignore_errors=True)
 
-    ratio = statistics.median(r["ratio"] for r in rounds)
+    comparison = compare(
+        rounds, metric="seconds", ratios=[("project", "guide"), ("project", "gzip1")]
+    )
+    ratio = comparison["ratios"]["project/guide"]["median"]
     summary = {
         "bench": "backup",
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {**machine_load(), "python": platform.python_version()},
         "events": options.events,
         "database_bytes": size,
         "rounds": rounds,
+        "comparison": comparison,
         "verify": verify,
         "ratio_backup_seconds": ratio,
         "target_ratio_max": TARGET_RATIO,
@@ -230,19 +251,19 @@ def main() -> int:
     path = write_result("backup", summary)
 
     print(f"\nResults: {path.relative_to(ROOT)}")
-    for number, r in enumerate(rounds, start=1):
-        g, p = r["guide"], r["project"]
-        print(
-            f"round {number}: guide pg_dump | gzip {g['seconds']:.2f} s "
-            f"({g['bytes'] / 2**20:,.1f} MiB) | project backup_db {p['seconds']:.2f} s "
-            f"({p['bytes'] / 2**20:,.1f} MiB, "
-            f"{p['rows']:,} rows counted) | ratio {r['ratio']:.2f}"
-        )
+    labels = {
+        "guide": "guide pg_dump | gzip",
+        "gzip1": "pg_dump | gzip -1",
+        "project": "project backup_db",
+    }
+    print_comparison(comparison, unit="seconds, lower is better", labels=labels)
+    sizes = {side: rounds[-1][side]["bytes"] / 2**20 for side in labels}
+    print("  sizes (MiB): " + ", ".join(f"{labels[k]} {v:,.1f}" for k, v in sizes.items()))
     print(
         f"verify_backup: {verify['seconds']:.2f} s (restore {verify['restore_seconds']:.2f} s, "
         f"{verify['rows']:,} rows compared)"
     )
-    print(f"ratio project/guide backup time: {ratio:.2f} (target ≤ {TARGET_RATIO})")
+    print(f"ratio project/guide backup time: {ratio:.2f} (target <= {TARGET_RATIO})")
     return 0 if summary["met"] else 1
 
 

@@ -1,6 +1,8 @@
-"""What the server benches share: a scratch PostgreSQL database and Redis namespace that are
-removed whatever happens, child-process environments, manage.py, and gunicorn as the Procfile
-runs it.
+"""What the benches share: a scratch PostgreSQL database and Redis namespace that are removed
+whatever happens, child-process environments, manage.py, gunicorn as the Procfile runs it, and
+the one way every bench compares its sides: `interleave` (at least MIN_ROUNDS rounds, the order
+rotated each round), then `compare` and `print_comparison` (median and min-max per side, the
+ratio of every round).
 
 Each bench uses DATABASE_URL / REDIS_URL (or the local defaults) only to reach the servers; its
 data lives in a database and under a key prefix of its own.
@@ -14,11 +16,12 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,9 +51,18 @@ def write_result(name: str, data: Any) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A free port: any (the kernel's choice), or one of BENCH_PORTS ("26000-26999") when a
+    shared machine gives each user a range of its own."""
+    low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
+    candidates = range(int(low), int(high or low) + 1) if int(low) else [0]
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    sys.exit(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
 def admin_url() -> str:
@@ -193,3 +205,103 @@ def gunicorn(
             proc.kill()
         output.close()
         Path(output.name).unlink(missing_ok=True)
+
+
+# --- Interleaved rounds: the one rule every bench follows -------------------------------------
+
+MIN_ROUNDS = 5
+
+
+def add_rounds_argument(parser: Any) -> None:
+    """--rounds, default MIN_ROUNDS: fewer are a smoke run, and the output says so."""
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=MIN_ROUNDS,
+        help=f"interleaved rounds, order rotated each round (>= {MIN_ROUNDS} for a result)",
+    )
+
+
+def rotated(names: list[str], round_no: int) -> list[str]:
+    """The order of round `round_no` (0-based): AB, BA, AB… for two sides, ABC, BCA, CAB…"""
+    shift = round_no % len(names)
+    return names[shift:] + names[:shift]
+
+
+def interleave(
+    sides: dict[str, Callable[[], dict[str, Any]]], *, rounds: int, quiet: bool = False
+) -> list[dict[str, dict[str, Any]]]:
+    """Run every side once per round, the order rotated each round so drift (cache warmth,
+    the other tenants of the machine) hits every side alike. One record per side and round."""
+    names = list(sides)
+    results: list[dict[str, dict[str, Any]]] = []
+    for round_no in range(rounds):
+        order = rotated(names, round_no)
+        if not quiet:
+            log(f"round {round_no + 1} of {rounds}: {' → '.join(order)}")
+        results.append({name: sides[name]() for name in order})
+    return results
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Median and min-max of one side's per-round figures."""
+    return {
+        "median": round(statistics.median(values), 4) if values else None,
+        "min": round(min(values), 4) if values else None,
+        "max": round(max(values), 4) if values else None,
+        "rounds": len(values),
+        "values": [round(v, 4) for v in values],
+    }
+
+
+def compare(
+    results: list[dict[str, dict[str, Any]]],
+    *,
+    metric: str,
+    ratios: list[tuple[str, str]],
+    sides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Per side (`sides`, or all): median and min-max of `metric`; per (numerator,
+    denominator): the ratio of each round (both measured in that round), its median and
+    min-max."""
+    names = sides if sides is not None else (list(results[0]) if results else [])
+    out: dict[str, Any] = {
+        "metric": metric,
+        "sides": {n: spread([float(r[n][metric]) for r in results]) for n in names},
+        "ratios": {},
+    }
+    for num, den in ratios:
+        per_round = [
+            float(r[num][metric]) / float(r[den][metric]) for r in results if r[den][metric]
+        ]
+        out["ratios"][f"{num}/{den}"] = spread(per_round)
+    return out
+
+
+def print_comparison(
+    comparison: dict[str, Any], *, unit: str, labels: dict[str, str] | None = None
+) -> None:
+    """The table every bench ends with: each side's median and min-max, the per-round ratios."""
+    labels = labels or {}
+    width = max([len(labels.get(n, n)) for n in comparison["sides"]] + [10])
+    print(f"\n{comparison['metric']} ({unit}), median [min - max] over the rounds:")
+    for name, s in comparison["sides"].items():
+        print(
+            f"  {labels.get(name, name):<{width}} {s['median']:>12,.2f}   "
+            f"[{s['min']:,.2f} - {s['max']:,.2f}]  n={s['rounds']}"
+        )
+    for key, s in comparison["ratios"].items():
+        num, den = key.split("/")
+        rounds = ", ".join(f"{v:.2f}" for v in s["values"])
+        print(
+            f"  ratio {labels.get(num, num)} / {labels.get(den, den)}: median {s['median']:.2f} "
+            f"[{s['min']:.2f} - {s['max']:.2f}]; per round: {rounds}"
+        )
+    if any(s["rounds"] < MIN_ROUNDS for s in comparison["sides"].values()):
+        print(f"  (fewer than {MIN_ROUNDS} rounds: a smoke run, not a result)")
+
+
+def machine_load() -> dict[str, Any]:
+    """What else the machine was doing: load averages and CPU count, for the result file."""
+    one, five, fifteen = os.getloadavg()
+    return {"cpus": os.cpu_count(), "loadavg": [round(one, 2), round(five, 2), round(fifteen, 2)]}

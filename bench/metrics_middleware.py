@@ -1,6 +1,6 @@
 """Request metrics bench: what the metrics middleware costs a request, measured in the same run.
 
-    .venv/bin/python bench/metrics_middleware.py [--duration 8] [--rounds 2] [--clients 8]
+    .venv/bin/python bench/metrics_middleware.py [--duration 8] [--rounds 5] [--clients 8]
 
 Every request of every process is counted in memory and flushed to Redis once a second
 (beo_automation.metrics.middleware → .requests: minute bucket, request counter and latency
@@ -10,15 +10,17 @@ prefix of its own, removed at the end whatever happens:
 
 1. in-process: µs per `request_record()` call (what a request pays) and per flushed request
    (the background thread's Redis pipeline, amortised);
-2. gunicorn with 2 sync workers, GET /api/health/live/ (the cheapest endpoint, so the
-   middleware's share is as large as it can be), for each side in turn, alternating per round:
+2. two gunicorns with 2 sync workers each, GET /api/health/live/ (the cheapest endpoint, so
+   the middleware's share is as large as it can be), the sides in an order rotated each round
+   (bench/common.py):
    - baseline: the project's settings without the RequestMetricsMiddleware;
    - product: the real settings, with METRICS_EXCLUDE_PATHS emptied so every request writes
      the whole pipeline (bucket + counter + histogram);
    reporting req/s, p50 and p99 per side;
 3. checks the product's Redis counter equals the requests it answered (the servers stop with
    SIGTERM, so their last second is flushed at exit: nothing lost);
-4. writes bench/results/metrics_middleware-<time>.json and prints the ratios last.
+4. writes bench/results/metrics_middleware-<time>.json; prints each side's median and min-max
+   req/s and the per-round ratios product/baseline.
 
 Target (ours; the issue sets none): product/baseline req/s ≥ 0.9 on the cheapest endpoint.
 """
@@ -43,10 +45,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     HOST,
+    add_rounds_argument,
     child_env,
+    compare,
     gunicorn,
+    interleave,
     log,
+    machine_load,
     manage,
+    print_comparison,
     python,
     scratch_database,
     scratch_redis,
@@ -98,7 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    add_rounds_argument(parser)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--calls", type=int, default=20_000)
     args = parser.parse_args()
@@ -135,41 +142,52 @@ def main() -> None:
         # The in-process calls count too: start the HTTP check from here.
         before = counted_requests(redis_url, prefix)
 
-        for round_number in range(1, args.rounds + 1):
-            for label, env in (("baseline", baseline_env), ("product", product_env)):
-                with gunicorn(env, label, ready_path=PATH) as port:
-                    log(f"round {round_number}: {label}, {args.clients} clients")
-                    raw = request.replace(f"{HOST}:0".encode(), f"{HOST}:{port}".encode())
+        def side(label: str, port: int) -> dict[str, Any]:
+            raw = request.replace(f"{HOST}:0".encode(), f"{HOST}:{port}".encode())
 
-                    def make_request(_client: int, _sequence: int, raw: bytes = raw) -> bytes:
-                        return raw
+            def make_request(_client: int, _sequence: int) -> bytes:
+                return raw
 
-                    result = run_load(
-                        label=label,
-                        host=HOST,
-                        port=port,
-                        make_request=make_request,
-                        clients=args.clients,
-                        warmup=args.warmup,
-                        duration=args.duration,
-                    )
-                    results[label].append(result)
-                    log(
-                        f"  {result.rps:.0f} req/s, p50 {result.percentile(50):.2f} ms, "
-                        f"p99 {result.percentile(99):.2f} ms, errors {result.errors}"
-                    )
+            result = run_load(
+                label=label,
+                host=HOST,
+                port=port,
+                make_request=make_request,
+                clients=args.clients,
+                warmup=args.warmup,
+                duration=args.duration,
+            )
+            results[label].append(result)
+            log(
+                f"  {label}: {result.rps:.0f} req/s, p50 {result.percentile(50):.2f} ms, "
+                f"p99 {result.percentile(99):.2f} ms, errors {result.errors}"
+            )
+            return result.summary()
+
+        with (
+            gunicorn(baseline_env, "baseline", ready_path=PATH) as baseline_port,
+            gunicorn(product_env, "product", ready_path=PATH) as product_port,
+        ):
+            rounds = interleave(
+                {
+                    "baseline": lambda: side("baseline", baseline_port),
+                    "product": lambda: side("product", product_port),
+                },
+                rounds=args.rounds,
+            )
         served = sum(r.acknowledged for r in results["product"])
         counted = counted_requests(redis_url, prefix) - before
         # + the start-up probes of each product server (counted, not part of the load).
 
-    rps = {k: statistics.fmean(r.rps for r in v) for k, v in results.items()}
-    p50 = {k: statistics.fmean(r.percentile(50) for r in v) for k, v in results.items()}
-    p99 = {k: statistics.fmean(r.percentile(99) for r in v) for k, v in results.items()}
-    ratio = rps["product"] / rps["baseline"] if rps["baseline"] else 0.0
+    comparison = compare(rounds, metric="rps", ratios=[("product", "baseline")])
+    rps = {k: v["median"] for k, v in comparison["sides"].items()}
+    p50 = {k: statistics.median(r.percentile(50) for r in v) for k, v in results.items()}
+    p99 = {k: statistics.median(r.percentile(99) for r in v) for k, v in results.items()}
+    ratio = comparison["ratios"]["product/baseline"]["median"]
     report: dict[str, Any] = {
         "bench": "metrics_middleware",
         "time": datetime.now(UTC).isoformat(),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {**machine_load(), "python": platform.python_version()},
         "args": vars(args),
         "record_us_per_call": round(cost["us_per_call"], 2),
         "flush_ms": round(cost["flush_ms"], 2),
@@ -177,6 +195,7 @@ def main() -> None:
         "rps": {k: round(v, 1) for k, v in rps.items()},
         "p50_ms": {k: round(v, 2) for k, v in p50.items()},
         "p99_ms": {k: round(v, 2) for k, v in p99.items()},
+        "comparison": comparison,
         "ratio_rps": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
         "product_requests_served": served,
@@ -190,11 +209,9 @@ def main() -> None:
         f"{args.calls} requests: {cost['flush_ms']:.1f} ms"
     )
     print(f"counted by Redis: {counted} for {served} answered (+ start-up probes)")
+    print_comparison(comparison, unit="req/s")
     for label in ("baseline", "product"):
-        print(
-            f"{label:>8}: {rps[label]:8.0f} req/s   p50 {p50[label]:6.2f} ms   "
-            f"p99 {p99[label]:6.2f} ms"
-        )
+        print(f"{label:>8}: p50 {p50[label]:6.2f} ms   p99 {p99[label]:6.2f} ms (medians)")
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
     print(f"ratio product/baseline req/s: {ratio:.3f} ({verdict} the ≥ {TARGET_RATIO} target)")
 

@@ -1,4 +1,4 @@
-"""What bench/process.py's worker runs besides the project (`celery worker --include` this).
+"""What bench/process.py's product worker runs besides the project (`celery worker --include`).
 
 Never part of the product: only the bench's worker imports it.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.utils import timezone
 
 from events.handlers import registry
 from events.models import Event
@@ -20,12 +19,7 @@ def noop_handler(event: Event) -> Any:
     return None
 
 
-@shared_task(name="bench.noop", ignore_result=True)
+@shared_task(name="bench.product.noop", ignore_result=True)
 def noop() -> None:
-    """The baseline: a plain Celery task that does nothing, one message per task."""
-
-
-@shared_task(name="bench.touch", ignore_result=True)
-def touch(event_id: int) -> None:
-    """A one-row update: what Celery's per-task connection closing costs."""
-    Event.objects.filter(pk=event_id).update(updated_at=timezone.now())
+    """A no-op task in the product's worker: what its configuration (logging, late acks,
+    connection handling) costs a task, beside Celery's defaults."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    celeryd_init,
     setup_logging,
     task_postrun,
     task_prerun,
@@ -18,6 +19,8 @@ from celery.signals import (
     worker_shutdown,
 )
 from django_structlog.celery.steps import DjangoStructLogInitStep
+
+from beo_automation.logs import logging_queue_drain, logging_queue_start
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beo_automation.settings")
 
@@ -28,14 +31,27 @@ app.autodiscover_tasks()
 app.steps["worker"].add(DjangoStructLogInitStep)
 
 
+# Set by `celery worker` (celeryd_init), not by a worker started inside another program.
+_worker_program: list[bool] = []
+
+
+@celeryd_init.connect
+def mark_worker_program(**kwargs: Any) -> None:
+    _worker_program.append(True)
+
+
 @setup_logging.connect
 def use_django_logging(**kwargs: Any) -> None:
-    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup."""
+    """Keep Django's LOGGING (structlog JSON, log files) instead of Celery's own setup; in
+    `celery worker`, with its handlers behind a queue: a task's log call does not wait for
+    the file lock."""
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+    if _worker_program:
+        logging_queue_start()
 
 
 @worker_process_shutdown.connect
@@ -44,6 +60,8 @@ def close_database_connections(**kwargs: Any) -> None:
     from beo_automation.lifecycle import close_database_connections as close
 
     close(reason="celery worker shutdown")
+    # Last: a pool process leaves through os._exit (no atexit), so write the queued lines now.
+    logging_queue_drain()
 
 
 @task_prerun.connect

@@ -22,9 +22,12 @@ worker_class = "beo_automation.gunicorn_worker.SyncWorker"
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-# Recycle workers now and then so a slow leak cannot grow without bound.
+# Recycle workers now and then so a slow leak cannot grow without bound. The jitter spreads
+# the workers' recycles over half the interval: workers that share the load reach the same
+# count together, and a small jitter restarted them within a second of each other, leaving
+# no worker to answer (health-check spikes of seconds under load).
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
-max_requests_jitter = 500
+max_requests_jitter = max_requests // 2
 # Our own access line (level http, with request_id and duration) replaces gunicorn's.
 accesslog = None
 errorlog = "-"

@@ -7,9 +7,16 @@ at `info` stays quiet while `LOG_LEVEL=http` shows every request.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import contextvars
 import logging
+import logging.handlers
+import os
+import queue
+import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +90,17 @@ def _leading_keys_first(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return ordered
 
 
+def _timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # structlog's TimeStamper(fmt="iso", utc=True), except that a stdlib record (Celery's,
+    # Django's) keeps the time it was logged at: behind a worker's queue it is formatted later.
+    record = event_dict.get("_record")
+    moment = (
+        datetime.fromtimestamp(record.created, tz=UTC) if record is not None else datetime.now(UTC)
+    )
+    event_dict["timestamp"] = moment.isoformat().replace("+00:00", "Z")
+    return event_dict
+
+
 def shared_processors(*, service: str, environment: str) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -91,7 +109,7 @@ def shared_processors(*, service: str, environment: str) -> list[Processor]:
         _level_from_method,
         structlog.stdlib.ExtraAdder(),
         structlog.stdlib.PositionalArgumentsFormatter(),
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _timestamp,
         _static_fields(service, environment),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.UnicodeDecoder(),
@@ -214,6 +232,96 @@ def build_logging_config(
             "portalocker": {"level": max(level, logging.WARNING)},
         },
     }
+
+
+# --- Worker logging through a queue ---------------------------------------------------------
+
+
+class _ContextQueueListener(logging.handlers.QueueListener):
+    """Formats and writes each record in the context it was logged in (request_id, task_id)."""
+
+    def handle(self, record: logging.LogRecord) -> None:
+        context = record.__dict__.pop("log_context", None)
+        if context is None:
+            super().handle(record)
+        else:
+            context.run(super().handle, record)
+
+
+class QueueingHandler(logging.handlers.QueueHandler):
+    """Hands each record to a listener thread that owns the real handlers (formatting, the
+    file lock, the write), so the logging call returns without waiting for any of them.
+
+    Each process gets its own queue and listener on its first record: a forked pool process
+    inherits this handler but not the parent's thread. `drain` writes every queued record and
+    makes later ones synchronous; call it before the process exits (`logging_queue_drain`).
+    """
+
+    def __init__(self, handlers: list[logging.Handler]) -> None:
+        super().__init__(queue.SimpleQueue())
+        self.targets = handlers
+        self._listener: _ContextQueueListener | None = None
+        self._pid = 0
+        self._drained = False
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Unlike the stdlib's prepare(), keep the record whole (the listener is in this
+        # process): the real formatter then renders exactly the line it would have.
+        record.log_context = contextvars.copy_context()
+        event = record.msg
+        if isinstance(event, dict) and event.get("exc_info") not in (None, False):
+            # logger.exception() / exc_info=True mean "the exception being handled": resolve
+            # it here, where it is (format_exc_info would look in the listener's thread).
+            exc_info = event["exc_info"]
+            if not isinstance(exc_info, tuple | BaseException):
+                event["exc_info"] = sys.exc_info()
+        return record
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pid != os.getpid():
+            self._pid, self._drained = os.getpid(), False
+            self.queue = queue.SimpleQueue()
+            self._listener = _ContextQueueListener(
+                self.queue, *self.targets, respect_handler_level=True
+            )
+            self._listener.start()
+        if self._drained and self._listener is not None:
+            self._listener.handle(self.prepare(record))  # shutting down: write it now
+            return
+        super().emit(record)
+
+    def drain(self) -> None:
+        self.acquire()
+        try:
+            if self._pid != os.getpid() or self._drained or self._listener is None:
+                return
+            self._drained = True
+            self._listener.stop()  # returns once every record queued before it is written
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        self.drain()
+        super().close()
+
+
+def logging_queue_start() -> None:
+    """Move the root logger's handlers behind a QueueingHandler (Celery worker processes)."""
+    root = logging.getLogger()
+    if any(isinstance(h, QueueingHandler) for h in root.handlers):
+        return
+    handlers = list(root.handlers)
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.addHandler(QueueingHandler(handlers))
+    atexit.register(logging_queue_drain)
+
+
+def logging_queue_drain() -> None:
+    """Write every queued line of this process; later lines are written synchronously."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, QueueingHandler):
+            handler.drain()
 
 
 class profile(contextlib.ContextDecorator):  # noqa: N801 - reads like the guide's profile()

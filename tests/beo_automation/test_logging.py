@@ -138,3 +138,49 @@ def test_console_format_is_human_readable():
     assert result.returncode == 0, result.stderr
     assert "readable line" in result.stderr
     assert not result.stderr.lstrip().startswith("{")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_stopped_by_sigterm_writes_every_line_it_logged(user, tmp_path):
+    """Worker processes log through a queue (beo_automation.logs.QueueingHandler): on SIGTERM
+    every line logged before it is in the file, in the same JSON as a direct write."""
+    from events.services import EventInput, event_create
+    from tests.events.workers import wait_for, worker_process
+
+    run, count = uuid.uuid4().hex, 20_000
+    marker = tmp_path / "logged"
+    log_dir = tmp_path / "logs"
+    with worker_process({"LOG_DIR": str(log_dir), "LOG_LEVEL": "info"}) as worker:
+        event_create(
+            owner=user,
+            item=EventInput(
+                type="worker.log",
+                payload={"log_lines": count, "run": run, "marker": str(marker)},
+            ),
+        )
+        wait_for(marker.exists, timeout=60, what="the lines logged", worker=worker, every=0.01)
+        worker.terminate()
+        assert worker.proc.wait(timeout=60) == 0, worker.output
+
+    lines = [json.loads(line) for line in (log_dir / "combined.log").read_text().splitlines()]
+    ours = [line for line in lines if line.get("run") == run and "n" in line]
+    assert [line["n"] for line in ours] == list(range(count))
+    # logger.exception() in a task: the stack of the exception it handled, not the listener's.
+    (failed,) = [line for line in lines if line["event"] == "worker log exception"]
+    assert "Traceback" in failed["exception"]
+    assert f"ValueError: boom {run}" in failed["exception"]
+    first = ours[0]
+    assert list(first)[:5] == ["timestamp", "level", "event", "service", "environment"]
+    assert (first["level"], first["event"], first["logger"]) == (
+        "info",
+        "worker log line",
+        "tests.worker",
+    )
+    # Written by the listener thread, in the task's context: django-structlog's task_id.
+    assert {line["task_id"] for line in ours} == {first["task_id"]}
+    # Celery's own (stdlib) lines keep the time they were logged at, in structlog's format.
+    received = next(line for line in lines if "received" in line["event"])
+    assert received["timestamp"].endswith("Z")
+    assert received["timestamp"] <= first["timestamp"]

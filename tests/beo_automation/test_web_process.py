@@ -38,6 +38,19 @@ def test_it_listens_on_localhost_unless_host_says_otherwise():
     assert _bind(HOST="0.0.0.0", PORT="8123") == "0.0.0.0:8123"  # noqa: S104 - a deployment's choice
 
 
+def test_workers_recycle_at_points_spread_over_half_the_interval():
+    # Two workers sharing the load reach max_requests together: gunicorn adds
+    # randint(0, jitter) per worker, so a jitter of half the interval keeps their restarts
+    # apart (both restarting at once left no worker to answer /api/health/).
+    result = python(
+        "import json, beo_automation.gunicorn_conf as c;"
+        " print(json.dumps([c.max_requests, c.max_requests_jitter]))",
+        WEB_MAX_REQUESTS="4000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [4000, 2000]
+
+
 def _wait_until_serving(port: int, proc) -> None:
     deadline = time.monotonic() + 60
     while True:
