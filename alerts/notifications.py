@@ -11,7 +11,6 @@ inline by the process that raised the alert instead.
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from alerts.models import (
     Severity,
 )
 from alerts.notifiers import Channel, channel_by_key, channel_send, configured_channels
+from beo_automation.backoff import backoff_seconds
 
 logger = structlog.get_logger("alerts.notifications")
 
@@ -194,10 +194,11 @@ def notifications_enqueue(ids: Iterable[int], *, countdown: float | None = None)
 
 
 def retry_delay_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter: ~base·2^(n-1), capped, randomised by ±50 %."""
-    base = settings.ALERT_NOTIFY_RETRY_BACKOFF
-    ceiling = min(settings.ALERT_NOTIFY_RETRY_BACKOFF_MAX, base * 2 ** max(0, attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+    return backoff_seconds(
+        attempt=attempt,
+        base=settings.ALERT_NOTIFY_RETRY_BACKOFF,
+        ceiling=settings.ALERT_NOTIFY_RETRY_BACKOFF_MAX,
+    )
 
 
 def channel_record_outcome(channel_id: int, *, ok: bool, error: str, at: datetime) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from psycopg import sql
 
+from beo_automation.backoff import backoff_seconds
 from events.doorbell import events_doorbell_answered, events_enqueue
 from events.handlers import registry
 from events.list_cache import events_changed
@@ -112,10 +112,11 @@ def events_claim(*, limit: int) -> list[Event]:
 
 
 def retry_delay_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter: ~base·2^(n-1), capped, randomised by ±50 %."""
-    base = settings.EVENT_RETRY_BACKOFF_BASE
-    ceiling = min(settings.EVENT_RETRY_BACKOFF_MAX, base * 2 ** max(0, attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+    return backoff_seconds(
+        attempt=attempt,
+        base=settings.EVENT_RETRY_BACKOFF_BASE,
+        ceiling=settings.EVENT_RETRY_BACKOFF_MAX,
+    )
 
 
 def _ours(event: Event) -> Q:
