@@ -16,6 +16,8 @@ SYNCED := $(VENV)/.synced
 MANAGE := $(BIN)/python manage.py
 PORT ?= 8000
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (auto: one per CPU; 0 runs in this process).
+PYTEST_WORKERS ?= auto
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Processes started by honcho (python, gunicorn, celery) come from the virtualenv.
@@ -78,8 +80,8 @@ beat: $(SYNCED)  ## Run Celery beat (needs REDIS_URL)
 migrate: $(SYNCED)  ## Apply database migrations
 	$(MANAGE) migrate --no-input
 
-test: $(SYNCED)  ## Run the test suite (uses DATABASE_URL/REDIS_URL when set)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(SYNCED)  ## Run the test suite in parallel (uses DATABASE_URL/REDIS_URL when set)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Proof (docs/chaos.md): both need PostgreSQL and Redis (redis-server on the PATH for chaos);
 # each makes and removes its own database, Redis data and processes.
