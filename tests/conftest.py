@@ -73,6 +73,10 @@ def django_db_modify_db_settings() -> None:
     for db in settings.DATABASES.values():
         if db["ENGINE"] == "django.db.backends.postgresql":
             db.setdefault("TEST", {})["NAME"] = f"test_beo_{SCOPE_ID}"
+        elif db["ENGINE"] == "django.db.backends.sqlite3":
+            # Still in memory, but named per worker: what is keyed by the database's name
+            # (the maintenance lock files) is then the worker's own.
+            db.setdefault("TEST", {})["NAME"] = f"file:test_beo_{SCOPE_ID}?mode=memory&cache=shared"
 
 
 # What a flush would empty and post_migrate then fill again with the same rows.

@@ -86,6 +86,11 @@ def _detect_local_services() -> None:
 
 
 _detect_local_services()
+if "DATABASE_URL" not in os.environ or "DATABASE_URL" in _own:
+    # SQLite: the tests use Django's in-memory test database; child processes started without
+    # a DATABASE_URL of their own get a file per worker, not one shared db.sqlite3 in the tree.
+    _default("DATABASE_URL", f"sqlite:///{_tmp('db')}.sqlite3")
+    os.environ[_OWN] = ",".join(sorted(_own))
 
 
 def pytest_report_header() -> list[str]:
