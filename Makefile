@@ -16,6 +16,8 @@ SYNCED := $(VENV)/.synced
 MANAGE := $(BIN)/python manage.py
 PORT ?= 8000
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (auto: one per CPU; 0 runs in this process).
+PYTEST_WORKERS ?= auto
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Processes started by honcho (python, gunicorn, celery) come from the virtualenv.
@@ -84,8 +86,8 @@ ARGS ?= help
 manage: $(SYNCED) .env  ## Run a manage.py command: make manage ARGS="health_check --json"
 	@$(MANAGE) $(ARGS)
 
-test: $(SYNCED)  ## Run the test suite (uses DATABASE_URL/REDIS_URL when set)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(SYNCED)  ## Run the test suite in parallel (uses DATABASE_URL/REDIS_URL when set)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Proof (docs/chaos.md): both need PostgreSQL and Redis (redis-server on the PATH for chaos);
 # each makes and removes its own database, Redis data and processes.

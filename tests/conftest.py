@@ -12,7 +12,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.plugin import RUN_ID
+from tests.plugin import SCOPE_ID
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 HAS_POSTGRES = settings.IS_POSTGRES
@@ -37,6 +37,30 @@ def require_service(name: str) -> None:
         pytest.skip(reason)
 
 
+# Fixtures that start something once per module (a server, a schema, a migrated database) or
+# once per session (a browser): with `-n`, their tests stay on one worker (`--dist loadgroup`)
+# instead of each worker paying for its own copy.
+ONE_WORKER_FIXTURES = {
+    "proxied": "module",  # nginx in front of gunicorn (test_reverse_proxy)
+    "base": "module",  # gunicorn on the test database (test_request_body)
+    "schema": "module",  # the OpenAPI schema
+    "migrated_sqlite": "module",
+    "server_with_pg_stat_statements": "module",  # a private PostgreSQL cluster
+    "browser_session": "browser",  # Chromium (tests/browser.py)
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in ONE_WORKER_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            scope = ONE_WORKER_FIXTURES[fixture]
+            module = getattr(item, "module", None)
+            group = module.__name__ if scope == "module" and module else scope
+            item.add_marker(pytest.mark.xdist_group(group))
+            break
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in MISSING_SERVICE:
         if item.get_closest_marker(marker):
@@ -45,12 +69,49 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings() -> None:
-    """This run's own PostgreSQL test database (parallel runs share the server)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    suffix = f"{RUN_ID}_{worker}" if worker else RUN_ID
+    """This run's (and xdist worker's) own PostgreSQL test database: runs share the server."""
     for db in settings.DATABASES.values():
         if db["ENGINE"] == "django.db.backends.postgresql":
-            db.setdefault("TEST", {})["NAME"] = f"test_beo_{suffix}"
+            db.setdefault("TEST", {})["NAME"] = f"test_beo_{SCOPE_ID}"
+        elif db["ENGINE"] == "django.db.backends.sqlite3":
+            # Still in memory, but named per worker: what is keyed by the database's name
+            # (the maintenance lock files) is then the worker's own.
+            db.setdefault("TEST", {})["NAME"] = f"file:test_beo_{SCOPE_ID}?mode=memory&cache=shared"
+
+
+# What a flush would empty and post_migrate then fill again with the same rows.
+FLUSH_KEEPS = frozenset({"django_content_type", "auth_permission"})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_flush() -> Iterator[None]:
+    """A transactional test ends with a flush of every table. On PostgreSQL that is one
+    TRUNCATE, which gives each table and index new files: about a second a test here, against a
+    tenth for DELETE on the few rows a test leaves. Django's foreign keys are deferred, so one
+    DELETE per table in the flush's transaction empties them in any order; sequences are not
+    reset either way. Content types and permissions stay (post_migrate would recreate them)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        ops: Any,
+        style: Any,
+        tables: Any,
+        *,
+        reset_sequences: bool = False,
+        allow_cascade: bool = False,
+    ) -> list[str]:
+        if reset_sequences or allow_cascade:
+            return truncate(
+                ops, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        # Table names from Django's introspection, quoted.
+        return [f"DELETE FROM {ops.quote_name(t)};" for t in tables if t not in FLUSH_KEEPS]  # noqa: S608
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,6 +120,19 @@ def collected_static() -> None:
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)
+
+
+# The production hasher (Django's PBKDF2) costs about a third of a second per hash on a small
+# machine, and most tests create users: they hash with MD5. A test about the real hasher, or one
+# whose users log in to a child process (which runs the production settings), is marked
+# `production_hasher`.
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def password_hasher(request: pytest.FixtureRequest, settings: Any) -> None:
+    if not request.node.get_closest_marker("production_hasher"):
+        settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)

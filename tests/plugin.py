@@ -1,8 +1,9 @@
 """Loaded with `-p tests.plugin` (pyproject addopts) before Django's settings are imported.
 
-It gives this test run its own names everywhere it shares a server with other runs:
-the PostgreSQL test database (see conftest), the Redis cache key prefix, the Celery queue and
-key prefix, and the log directory. Values already in the environment win.
+It gives this test run (and each pytest-xdist worker of it) its own names everywhere it shares
+a server or a directory with other runs: the PostgreSQL test database (see conftest), the Redis
+cache key prefix, the Celery queue and key prefix, the log, static, backup and media
+directories. Values already in the environment win.
 """
 
 from __future__ import annotations
@@ -13,6 +14,26 @@ import tempfile
 import uuid
 
 RUN_ID = os.environ.setdefault("BEO_TEST_RUN_ID", uuid.uuid4().hex[:10])
+# pytest-xdist starts every worker with the controller's environment plus PYTEST_XDIST_WORKER
+# (gw0, gw1, ...): each worker is a run of its own on the shared servers, so the names below
+# carry the worker too. The database name does as well (conftest).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+SCOPE_ID = f"{RUN_ID}_{WORKER}" if WORKER else RUN_ID
+
+# The names this plugin chose (not the caller): a worker re-derives them, a caller's value wins.
+_OWN = "BEO_TEST_PLUGIN_DEFAULTS"
+_own = set(filter(None, os.environ.get(_OWN, "").split(",")))
+
+
+def _default(name: str, value: str) -> None:
+    if name not in os.environ or name in _own:
+        os.environ[name] = value
+        _own.add(name)
+
+
+def _tmp(name: str) -> str:
+    return os.path.join(tempfile.gettempdir(), f"beo-test-{name}-{SCOPE_ID}")
+
 
 os.environ.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(48))
 # The suite exercises production settings; the test client speaks plain HTTP, so only the
@@ -20,22 +41,18 @@ os.environ.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(48))
 os.environ["DEBUG"] = "false"
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ENVIRONMENT", "test")
-os.environ.setdefault("LOG_DIR", os.path.join(tempfile.gettempdir(), f"beo-test-logs-{RUN_ID}"))
+_default("LOG_DIR", _tmp("logs"))
 os.environ.setdefault("LOG_FORMAT", "json")
 os.environ.setdefault("LOG_LEVEL", "http")  # the access line is asserted on
-os.environ.setdefault("CACHE_KEY_PREFIX", f"beo-test-{RUN_ID}")
-os.environ.setdefault("CELERY_QUEUE", f"beo-test-{RUN_ID}")
-os.environ.setdefault("CELERY_KEY_PREFIX", f"beo-test-{RUN_ID}:")
-os.environ.setdefault(
-    "CELERY_BEAT_SCHEDULE_FILENAME", os.path.join(tempfile.gettempdir(), f"beo-test-beat-{RUN_ID}")
-)
-os.environ.setdefault(
-    "BACKUP_DIR", os.path.join(tempfile.gettempdir(), f"beo-test-backups-{RUN_ID}")
-)
-_static_root = os.path.join(tempfile.gettempdir(), f"beo-test-static-{RUN_ID}")
-os.makedirs(_static_root, exist_ok=True)
-os.environ.setdefault("STATIC_ROOT", _static_root)
-os.environ.setdefault("MEDIA_ROOT", os.path.join(tempfile.gettempdir(), f"beo-test-media-{RUN_ID}"))
+_default("CACHE_KEY_PREFIX", f"beo-test-{SCOPE_ID}")
+_default("CELERY_QUEUE", f"beo-test-{SCOPE_ID}")
+_default("CELERY_KEY_PREFIX", f"beo-test-{SCOPE_ID}:")
+_default("CELERY_BEAT_SCHEDULE_FILENAME", _tmp("beat"))
+_default("BACKUP_DIR", _tmp("backups"))
+_default("STATIC_ROOT", _tmp("static"))
+os.makedirs(os.environ["STATIC_ROOT"], exist_ok=True)
+_default("MEDIA_ROOT", _tmp("media"))
+os.environ[_OWN] = ",".join(sorted(_own))
 # A local .env (from `make run`) must not leak development settings into the suite.
 os.environ.setdefault("ENV_FILE", os.devnull)
 
@@ -69,6 +86,11 @@ def _detect_local_services() -> None:
 
 
 _detect_local_services()
+if "DATABASE_URL" not in os.environ or "DATABASE_URL" in _own:
+    # SQLite: the tests use Django's in-memory test database; child processes started without
+    # a DATABASE_URL of their own get a file per worker, not one shared db.sqlite3 in the tree.
+    _default("DATABASE_URL", f"sqlite:///{_tmp('db')}.sqlite3")
+    os.environ[_OWN] = ",".join(sorted(_own))
 
 
 def pytest_report_header() -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import requests
 
-from tests.subprocess_env import BIN, free_port, popen
+from tests.subprocess_env import BIN, free_port, output_after_kill, popen
 
 
 @contextlib.contextmanager
@@ -32,14 +32,15 @@ def gunicorn(workers: int = 1, **env: str | None) -> Iterator[tuple[str, subproc
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # A loaded 2-core machine can take half a minute to import and fork the app.
+        deadline = time.monotonic() + 60
         while True:
             try:
                 requests.get(f"{base}/api/health/live/", timeout=2)
                 break
             except requests.RequestException:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    output = proc.stdout.read() if proc.stdout else ""
+                    output = output_after_kill(proc)
                     raise RuntimeError(f"gunicorn did not start:\n{output}") from None
                 time.sleep(0.1)
         yield base, proc

@@ -69,6 +69,17 @@ def popen(args: list[str], **env: Any) -> subprocess.Popen[str]:
     )
 
 
+def output_after_kill(proc: subprocess.Popen[str]) -> str:
+    """What a child wrote, for the message of a failed start: reading its pipe while it runs
+    would wait forever, so it is stopped first (its own children may hold the pipe a while)."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        return proc.communicate(timeout=15)[0] or ""
+    except subprocess.TimeoutExpired:
+        return "(the child's pipe stayed open: no output)"
+
+
 def settings_in_child(*expressions: str, **env: Any) -> list[Any]:
     """Evaluate expressions over `s` (the settings) in a fresh process started with `env`."""
     code = (

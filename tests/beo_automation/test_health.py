@@ -115,7 +115,7 @@ def test_health_check_command_fails_when_a_check_is_not_ok(settings):
 
 
 def test_health_check_command_exits_non_zero_when_the_database_is_down():
-    result = manage("health_check", DATABASE_URL=CLOSED_PORT_DB, REDIS_URL=None, timeout=30)
+    result = manage("health_check", DATABASE_URL=CLOSED_PORT_DB, REDIS_URL=None, timeout=60)
     assert result.returncode == 1
     assert "Unhealthy: database" in result.stderr
     assert "Traceback" not in result.stderr

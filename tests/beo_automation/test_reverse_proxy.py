@@ -18,7 +18,7 @@ import requests
 from django.db import connection
 
 from tests.server import gunicorn
-from tests.subprocess_env import ROOT, free_port
+from tests.subprocess_env import ROOT, free_port, output_after_kill
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -76,7 +76,7 @@ def proxied(tmp_path_factory, django_db_setup) -> Iterator[tuple[str, str]]:
                 except requests.RequestException:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(
-                            f"nginx did not start:\n{proc.stdout.read() if proc.stdout else ''}"
+                            f"nginx did not start:\n{output_after_kill(proc)}"
                         ) from None
                     time.sleep(0.1)
             yield base, upstream

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.server import gunicorn
-from tests.subprocess_env import BIN, free_port, popen, python
+from tests.subprocess_env import BIN, free_port, output_after_kill, popen, python
 
 GUNICORN = [
     str(BIN / "gunicorn"),
@@ -59,7 +59,9 @@ def _wait_until_serving(port: int, proc) -> None:
             return
         except requests.RequestException:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn did not start:\n{proc.stdout.read()}") from None
+                raise AssertionError(
+                    f"gunicorn did not start:\n{output_after_kill(proc)}"
+                ) from None
             time.sleep(0.2)
 
 

@@ -35,12 +35,6 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
     return dict(error)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """Hundreds of parametrized cases each create users; no case here tests hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 STORED: tuple[type[Model], ...] = (Event, Alert, Incident, TimelineEntry)
 
 

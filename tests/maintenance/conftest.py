@@ -58,9 +58,9 @@ def restore_role_name(django_db_setup: Any, django_db_blocker: Any) -> Iterator[
     from psycopg import sql
 
     from tests.maintenance.helpers import pg
-    from tests.plugin import RUN_ID
+    from tests.plugin import SCOPE_ID
 
-    name = f"beo_restore_{RUN_ID}"
+    name = f"beo_restore_{SCOPE_ID}"
     with django_db_blocker.unblock(), pg("postgres") as conn:
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB").format(
