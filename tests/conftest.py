@@ -86,8 +86,8 @@ FLUSH_KEEPS = frozenset({"django_content_type", "auth_permission"})
 @pytest.fixture(scope="session", autouse=True)
 def quick_flush() -> Iterator[None]:
     """A transactional test ends with a flush of every table. On PostgreSQL that is one
-    TRUNCATE, which gives each table and index new files: about a second a test here, against a
-    tenth for DELETE on the few rows a test leaves. Django's foreign keys are deferred, so one
+    TRUNCATE, which gives each table and index new files (slow: docs/testing.md has the figures);
+    DELETE on the few rows a test leaves is cheap. Django's foreign keys are deferred, so one
     DELETE per table in the flush's transaction empties them in any order; sequences are not
     reset either way. Content types and permissions stay (post_migrate would recreate them)."""
     from django.db.backends.postgresql.operations import DatabaseOperations
@@ -122,8 +122,8 @@ def collected_static() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
-# The production hasher (Django's PBKDF2) costs about a third of a second per hash on a small
-# machine, and most tests create users: they hash with MD5. A test about the real hasher, or one
+# The production hasher (Django's PBKDF2) is slow by design (docs/testing.md), and most tests
+# create users: they hash with MD5. A test about the real hasher, or one
 # whose users log in to a child process (which runs the production settings), is marked
 # `production_hasher`.
 FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
