@@ -17,7 +17,7 @@ from alerts.models import (
     NotificationChannel,
     TimelineEntry,
 )
-from alerts.notifiers import configured_channels, invalid_channels
+from alerts.notifiers import configured_channels
 from beo_automation.errors import NotFoundError
 
 
@@ -124,7 +124,3 @@ def channel_states() -> list[ChannelState]:
 
 def failing_channels() -> list[ChannelState]:
     return [s for s in channel_states() if s.failing]
-
-
-def misconfigured_channels() -> list[str]:
-    return [f"#{c.position} ({c.label})" for c in invalid_channels()]

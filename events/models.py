@@ -29,10 +29,6 @@ class Priority(models.IntegerChoices):
     HIGH = 2, "high"
     URGENT = 3, "urgent"
 
-    @classmethod
-    def from_name(cls, name: str) -> Priority:
-        return cls[name.upper()]
-
     @property
     def api_name(self) -> str:
         return str(self.label)

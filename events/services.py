@@ -87,10 +87,6 @@ def payload_encode(payload: Mapping[str, Any]) -> bytes:
         ) from None
 
 
-def payload_size(payload: Mapping[str, Any]) -> int:
-    return len(payload_encode(payload))
-
-
 def event_input_validate(*, type: Any, payload: Any, priority: Any) -> EventInput:
     """Validate one event's fields the same way for every entry point (API, admin, scripts):
     the rule of events.submission, then payload_encode and the size limit (413).

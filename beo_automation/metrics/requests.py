@@ -302,7 +302,3 @@ def request_counters() -> Counters:
 
 def dropped_samples() -> int:
     return _dropped
-
-
-def metrics_shared() -> bool:
-    return bool(settings.REDIS_URL)

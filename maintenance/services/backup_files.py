@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -314,12 +314,3 @@ def local_retention(directory: Path, *, days: int, keep: str | None = None) -> l
             partial.unlink(missing_ok=True)
             deleted.append(partial.name)
     return sorted(deleted)
-
-
-def group_sets(files: Iterable[BackupFile]) -> Iterator[tuple[datetime, list[BackupFile]]]:
-    """Files grouped by backup set, newest set first."""
-    by_stamp: dict[datetime, list[BackupFile]] = {}
-    for item in files:
-        by_stamp.setdefault(item.stamp, []).append(item)
-    for stamp in sorted(by_stamp, reverse=True):
-        yield stamp, sorted(by_stamp[stamp], key=lambda f: f.name)
