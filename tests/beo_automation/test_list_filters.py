@@ -50,13 +50,26 @@ def titles(response: Any, key: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("target", FILTERS, ids=IDS)
-@pytest.mark.parametrize("value", ["", "a,,b", ",", "nope", "firing,nope", "x" * 5000])
+@pytest.mark.parametrize(
+    "value", ["", "a,,b", ",", "nope", "firing,nope", "x" * 5000, "\x00", "open,\x00", "\u202e"]
+)
 def test_a_blank_empty_or_unknown_value_is_a_400_naming_the_parameter(clients, target, value):
     path, name, who, _ = target
 
     details = error_details(clients[who].get(path, {name: value}))
 
     assert list(details) == [name]
+
+
+@pytest.mark.parametrize("target", FILTERS, ids=IDS)
+@pytest.mark.parametrize("raw", ["%ED%A0%80", "%FF", "%00", "a%2C%2Cb", "%2C" * 2000])
+def test_undecodable_or_raw_hostile_bytes_are_a_400_not_a_500(clients, target, raw):
+    path, name, who, _ = target
+
+    response = clients[who].get(f"{path}?{name}={raw}")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"]
 
 
 @pytest.mark.parametrize("target", FILTERS, ids=IDS)
