@@ -32,6 +32,8 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT_SECONDS = 20
+# Where screenshots go unless ARTIFACTS_DIR says otherwise (ignored by git).
+ARTIFACTS_DEFAULT = Path(__file__).resolve().parent.parent / "artifacts"
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -125,6 +127,16 @@ class Browser:
         self._violations.extend(recorded or [])
         with contextlib.suppress(Exception):  # as above
             self.driver.execute_script("window.__cspViolations = []")
+
+    def screenshot(self, name: str) -> Path:
+        """Save the page as ARTIFACTS_DIR/screenshots/<name>.png (CI keeps the directory) and
+        return the path."""
+        directory = Path(os.environ.get("ARTIFACTS_DIR", ARTIFACTS_DEFAULT)) / "screenshots"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.png"
+        if not self.driver.save_screenshot(str(path)):
+            raise AssertionError(f"chromium saved no screenshot at {path}")
+        return path
 
     def reset(self) -> None:
         self.driver.delete_all_cookies()
