@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,25 @@ def write_result(name: str, data: Any) -> Path:
     return path
 
 
-def free_port() -> int:
+def free_port(*, exclude: Iterable[int] = ()) -> int:
     """A free port: any (the kernel's choice), or one of BENCH_PORTS ("26000-26999") when a
-    shared machine gives each user a range of its own."""
+    shared machine gives each user a range of its own; never one of `exclude` (chosen but not
+    bound yet)."""
     low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
     candidates = range(int(low), int(high or low) + 1) if int(low) else [0]
+    excluded = set(exclude)
     for port in candidates:
+        if port in excluded:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind((HOST, port))
             except OSError:
                 continue
-            return int(sock.getsockname()[1])
+            found = int(sock.getsockname()[1])
+        if found in excluded:  # the kernel's choice, when candidates is [0]
+            return free_port(exclude=excluded)
+        return found
     sys.exit(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
@@ -162,8 +169,34 @@ def gunicorn(
     """The Procfile's web process (2 sync workers) on a free port; yields the port once
     `ready_path` answers (any status below 500). Static files are collected first, into a
     directory of this bench run's own, as a deployment's release step would."""
-    env = {**env, "STATIC_ROOT": env.get("STATIC_ROOT") or _collected_static(env)}
+    with _gunicorn(env, label, port=free_port(), ready_path=ready_path) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def gunicorn_with_probe_lane(env: dict[str, str], label: str) -> Iterator[tuple[int, int]]:
+    """`gunicorn`, also listening on the probe lane (HEALTH_PORT, docs/deployment.md); yields
+    (API port, probe lane port)."""
     port = free_port()
+    health_port = free_port(exclude=[port])
+    with _gunicorn(env, label, port=port, health_port=health_port) as port:
+        yield port, health_port
+
+
+@contextlib.contextmanager
+def _gunicorn(
+    env: dict[str, str],
+    label: str,
+    *,
+    port: int,
+    ready_path: str = "/api/health/live/",
+    health_port: int | None = None,
+) -> Iterator[int]:
+    env = {**env, "STATIC_ROOT": env.get("STATIC_ROOT") or _collected_static(env)}
+    lane: list[str] = []
+    if health_port is not None:
+        env["HEALTH_PORT"] = str(health_port)
+        lane = ["--bind", f"{HOST}:{health_port}"]
     output = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         [
@@ -173,6 +206,7 @@ def gunicorn(
             "python:beo_automation.gunicorn_conf",
             "--bind",
             f"{HOST}:{port}",
+            *lane,
             "--workers",
             "2",
             "--no-control-socket",  # never the per-user default another instance may hold

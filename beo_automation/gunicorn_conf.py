@@ -16,7 +16,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
+# The probe lane (beo_automation/probe_lane.py): health and metrics on a listener of their own,
+# answered within one request of arriving however long the API's queue is.
+if os.environ.get("HEALTH_PORT", "").strip():
+    bind.append(f"{os.environ.get('HEALTH_HOST', '127.0.0.1')}:{os.environ['HEALTH_PORT'].strip()}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "beo_automation.gunicorn_worker.SyncWorker"
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))

@@ -20,20 +20,28 @@ import contextlib
 import dataclasses
 import datetime
 import json
-from collections.abc import Callable, Iterator
+import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Literal
 
 import redis.asyncio
-from asgiref.sync import async_to_sync
+import redis.exceptions
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.views import View
 from health_check.base import HealthCheck, HealthCheckResult
 from health_check.checks import Cache, Database
 from health_check.contrib import psutil as psutil_checks
 from health_check.contrib.redis import Redis
-from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceWarning
+from health_check.exceptions import (
+    ServiceReturnedUnexpectedResult,
+    ServiceUnavailable,
+    ServiceWarning,
+)
 from health_check.views import HealthCheckView
 
 from beo_automation.metrics.resources import disk_measure, memory_measure
@@ -94,16 +102,45 @@ class DiskSpace(psutil_checks.Disk):
         super().run()
 
 
-def _broker_client_factory() -> Callable[[], redis.asyncio.Redis]:
-    timeout = settings.HEALTH_CHECK_TIMEOUT
-    url = settings.CELERY_BROKER_URL
+class _BrokerClient:
+    """One broker client per process, kept open between probes: connecting, the client's
+    handshake and closing cost more than the PING. Used only on the checks' own loop
+    (_ChecksRunner), which lives as long as its process."""
 
-    def factory() -> redis.asyncio.Redis:
-        return redis.asyncio.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout
-        )
+    def __init__(self) -> None:
+        self._key: tuple[int, str, float] | None = None
+        self._client: redis.asyncio.Redis | None = None
 
-    return factory
+    def __call__(self) -> redis.asyncio.Redis:
+        # A new client when the process, the URL or the timeout is not the kept one's.
+        key = (os.getpid(), settings.CELERY_BROKER_URL, settings.HEALTH_CHECK_TIMEOUT)
+        if self._client is None or self._key != key:
+            self._client = redis.asyncio.Redis.from_url(
+                key[1], socket_connect_timeout=key[2], socket_timeout=key[2]
+            )
+            self._key = key
+        return self._client
+
+
+_broker_client = _BrokerClient()
+
+
+@dataclasses.dataclass
+class Broker(Redis):
+    """The framework's Redis check on the process's kept client (_BrokerClient): the same
+    PING and the same messages, without closing the client after each probe. A connection
+    that failed is dropped by the client's pool and the next probe connects afresh."""
+
+    async def run(self) -> None:
+        assert self.client_factory is not None
+        try:
+            await self.client_factory().ping()
+        except ConnectionRefusedError as exc:
+            raise ServiceUnavailable("Unable to connect to Redis: Connection was refused.") from exc
+        except redis.exceptions.TimeoutError as exc:
+            raise ServiceUnavailable("Unable to connect to Redis: Timeout.") from exc
+        except redis.exceptions.ConnectionError as exc:
+            raise ServiceUnavailable("Unable to connect to Redis: Connection Error") from exc
 
 
 def health_checks() -> dict[str, HealthCheck]:
@@ -121,7 +158,7 @@ def health_checks() -> dict[str, HealthCheck]:
     }
     if settings.REDIS_URL:
         checks["cache"] = Cache(alias="default")
-        checks["broker"] = Redis(client_factory=_broker_client_factory())
+        checks["broker"] = Broker(client_factory=_broker_client)
     checks["notifications"] = NotificationChannels()
     timeout = datetime.timedelta(seconds=settings.HEALTH_CHECK_TIMEOUT)
     for check in checks.values():
@@ -148,6 +185,43 @@ def _check_report(name: str, result: HealthCheckResult, *, internals: bool) -> d
     return report
 
 
+class _ChecksRunner:
+    """One event loop (on a thread of its own) and one thread pool per process, for the checks.
+
+    A loop and a pool built per request cost more than the checks themselves; under load that
+    cost is what a probe waits for. Built lazily in each process (gunicorn forks its workers
+    before the first request), never shared across a fork. The framework's get_result() still
+    bounds every check by its timeout, so a probe answers within HEALTH_CHECK_TIMEOUT + 1 s
+    even when a check hangs; a hung check keeps one of the pool's threads until its own client
+    times out, and once all are taken the others report "timed out" too, which is the truth
+    about a process that cannot reach its services.
+    """
+
+    THREADS = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self.loop = asyncio.new_event_loop()
+        self.executor: ThreadPoolExecutor | None = None
+
+    def started(self) -> tuple[asyncio.AbstractEventLoop, ThreadPoolExecutor]:
+        with self._lock:
+            if self._pid != os.getpid() or self.executor is None:
+                self.loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=self.loop.run_forever, name="health-loop", daemon=True
+                ).start()
+                self.executor = ThreadPoolExecutor(
+                    max_workers=self.THREADS, thread_name_prefix="health"
+                )
+                self._pid = os.getpid()
+            return self.loop, self.executor
+
+
+_runner = _ChecksRunner()
+
+
 class HealthReportView(HealthCheckView):
     """The framework's view with this project's checks, answering the guide's JSON shape.
 
@@ -165,30 +239,36 @@ class HealthReportView(HealthCheckView):
 
     @contextlib.contextmanager
     def get_executor(self) -> Iterator[Executor]:
-        # Its own threads, and no waiting on a check that timed out: the probe must answer.
-        executor = ThreadPoolExecutor(
-            max_workers=len(self.named_checks), thread_name_prefix="health"
-        )
-        try:
-            yield executor
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+        yield _runner.started()[1]
 
-    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The framework's get() would also negotiate HTML, text, feeds and OpenMetrics, each
-        # naming the checks by repr (paths, host names; a Redis client built per repr): this
-        # probe has the guide's JSON only. The runner is the framework's: get_result() applies
-        # each check's timeout and turns its exceptions into results.
-        with self.get_executor() as executor:
-            self.results = await asyncio.gather(
-                *(check.get_result(executor) for check in self.get_checks())
-            )
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        # The framework's dispatch, synchronous (see get()).
+        response: HttpResponse = View.dispatch(self, request, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        add_never_cache_headers(response)
+        return response
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        # Synchronous, on the process's own loop (_ChecksRunner), rather than the framework's
+        # async get(), which under WSGI costs a new loop and thread per request. The framework's
+        # get() would also negotiate HTML, text, feeds and OpenMetrics, each naming the checks by
+        # repr (paths, host names; a Redis client built per repr): this probe has the guide's
+        # JSON only. The runner is the framework's: get_result() applies each check's timeout
+        # and turns its exceptions into results.
+        loop, _ = _runner.started()
+        self.results = asyncio.run_coroutine_threadsafe(self._results(), loop).result()
         report = self.report()
         return HttpResponse(
             JSONRenderer().render(report),  # the API's JSON, as every other endpoint writes it
             content_type="application/json",
             status=200 if report["status"] == "ok" else 503,
         )
+
+    async def _results(self) -> list[HealthCheckResult]:
+        with self.get_executor() as executor:
+            return list(
+                await asyncio.gather(*(check.get_result(executor) for check in self.get_checks()))
+            )
 
     def report(self) -> dict[str, Any]:
         checks = {
@@ -203,13 +283,13 @@ class HealthReportView(HealthCheckView):
         }
 
 
-health_response = async_to_sync(HealthReportView.as_view())
+health_response = HealthReportView.as_view()
 
 
 def health_report(*, internals: bool = False) -> dict[str, Any]:
     """What GET /api/health/ answers, without HTTP (the `health_check` command)."""
     request = HttpRequest()
     request.method = "GET"
-    response = async_to_sync(HealthReportView.as_view(internals=internals))(request)
+    response = HealthReportView.as_view(internals=internals)(request)
     report: dict[str, Any] = json.loads(response.content)
     return report

@@ -226,6 +226,8 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000_000)
 
 # --- Health -----------------------------------------------------------------------------------
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+# gunicorn's probe lane (beo_automation/probe_lane.py); gunicorn_conf.py binds it.
+HEALTH_PORT = env.int("HEALTH_PORT", default=None)
 HEALTH_MEMORY_WARN_PCT = env.float("HEALTH_MEMORY_WARN_PCT", default=90.0)
 HEALTH_DISK_WARN_PCT = env.float("HEALTH_DISK_WARN_PCT", default=85.0)
 # The disk check looks at the directories the app writes to.

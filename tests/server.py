@@ -13,8 +13,15 @@ from tests.subprocess_env import BIN, free_port, output_after_kill, popen
 
 
 @contextlib.contextmanager
-def gunicorn(workers: int = 1, **env: str | None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def gunicorn(
+    workers: int = 1, *, health_port: int | None = None, **env: str | None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """gunicorn on a free port; with `health_port`, the probe lane (HEALTH_PORT) there too."""
     port = free_port()
+    lane: list[str] = []
+    if health_port is not None:
+        env["HEALTH_PORT"] = str(health_port)
+        lane = ["--bind", f"127.0.0.1:{health_port}"]
     proc = popen(
         [
             str(BIN / "gunicorn"),
@@ -23,6 +30,7 @@ def gunicorn(workers: int = 1, **env: str | None) -> Iterator[tuple[str, subproc
             "python:beo_automation.gunicorn_conf",
             "--bind",
             f"127.0.0.1:{port}",
+            *lane,
             "--workers",
             str(workers),
             # never the per-user default: parallel test runs would replace each other's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import psutil
 import pytest
@@ -14,6 +15,7 @@ from django.core.management.base import CommandError
 
 from beo_automation.health import health_report
 from beo_automation.metrics.resources import disks_measure
+from tests.redis_server import throwaway_redis
 from tests.server import gunicorn
 from tests.subprocess_env import manage
 
@@ -162,3 +164,21 @@ def test_the_framework_s_other_formats_are_not_served(client):
         assert response["Content-Type"] == "application/json", query
         assert "Database(" not in response.content.decode(), query
     assert client.get("/api/health/").json()["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.redis
+def test_the_kept_broker_client_sees_an_outage_and_the_recovery(client, settings):
+    # The broker check keeps one client per process between probes: a Redis that went away
+    # is an error at the next probe, and the same client is fine again once Redis is back.
+    with throwaway_redis() as server:
+        settings.CELERY_BROKER_URL = server.url
+
+        def broker() -> dict[str, Any]:
+            checks: dict[str, Any] = client.get("/api/health/").json()["checks"]
+            return checks["broker"]
+
+        assert broker()["status"] == "ok"
+        server.stop()
+        assert broker()["status"] == "error"
+        server.start()  # the same port
+        assert broker()["status"] == "ok"

@@ -34,8 +34,99 @@ def _bind(**env: Any) -> str:
 
 def test_it_listens_on_localhost_unless_host_says_otherwise():
     # `make run` on the real stack runs the Procfile's web with DEBUG on: not on every interface.
-    assert _bind(HOST=None, PORT="8123") == "127.0.0.1:8123"
-    assert _bind(HOST="0.0.0.0", PORT="8123") == "0.0.0.0:8123"  # noqa: S104 - a deployment's choice
+    assert _bind(HOST=None, PORT="8123") == ["127.0.0.1:8123"]
+    assert _bind(HOST="0.0.0.0", PORT="8123") == ["0.0.0.0:8123"]  # noqa: S104 - a deployment's choice
+
+
+def test_health_port_adds_the_probe_lane_on_localhost_unless_health_host_says_otherwise():
+    assert _bind(HOST=None, PORT="8123", HEALTH_PORT="8124") == [
+        "127.0.0.1:8123",
+        "127.0.0.1:8124",
+    ]
+    assert _bind(PORT="8123", HEALTH_PORT="8124", HEALTH_HOST="10.0.0.5")[1] == "10.0.0.5:8124"
+
+
+def test_the_probe_lane_serves_only_the_monitoring_endpoints():
+    lane_port = free_port()
+    with gunicorn(workers=1, health_port=lane_port) as (base, _):
+        lane = f"http://127.0.0.1:{lane_port}"
+        health = requests.get(f"{lane}/api/health/", timeout=30)
+        live = requests.get(f"{lane}/api/health/live/", timeout=30)
+        # Any other path: a 404 envelope, whatever Host the client claims.
+        refused = requests.get(
+            f"{lane}/api/events/",
+            headers={"Host": f"127.0.0.1:{base.rsplit(':', 1)[1]}"},
+            timeout=30,
+        )
+        admin = requests.get(f"{lane}/admin/login/", timeout=30)
+        # The API's own port is unchanged.
+        api = requests.get(f"{base}/api/events/", timeout=30)
+        api_health = requests.get(f"{base}/api/health/", timeout=30)
+
+    assert health.status_code in (200, 503)
+    assert "checks" in health.json()
+    assert live.status_code == 200
+    for response in (refused, admin):
+        assert response.status_code == 404
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["success"] is False
+    assert api.status_code == 401
+    assert api_health.status_code in (200, 503)
+    assert "checks" in api_health.json()
+
+
+def test_a_probe_on_the_lane_waits_for_one_request_not_the_whole_queue():
+    # One worker, held by a request whose body is still arriving; three requests queue on the
+    # API port, then a probe on the lane. Once the worker is free it takes one connection from
+    # each ready listener in turn: the probe is the second request served, not the fourth.
+    lane_port = free_port()
+    with gunicorn(workers=1, health_port=lane_port, LOG_FORMAT="json") as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        busy = socket.create_connection(("127.0.0.1", port), timeout=30)
+        body = b'{"refresh": "not-a-token"}'
+        busy.sendall(
+            b"POST /api/auth/token/refresh/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body[:5])
+        )
+        time.sleep(0.5)
+        queued = []
+        for target, path in [(port, "/api/health/live/")] * 3 + [(lane_port, "/api/health/")]:
+            sock = socket.create_connection(("127.0.0.1", target), timeout=30)
+            sock.sendall(
+                b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path.encode()
+            )
+            queued.append(sock)
+            time.sleep(0.1)  # queued in this order
+        busy.sendall(body[5:])
+        answers = [_read_all(sock) for sock in [busy, *queued]]
+        proc.terminate()
+        output = proc.communicate(timeout=40)[0]
+
+    statuses = [a.split(b" ", 2)[1] for a in answers]
+    # The probe's 503: this child has no migrated database; what matters is when it was served.
+    assert statuses[:4] == [b"401", b"200", b"200", b"200"]
+    assert statuses[4] in (b"200", b"503")
+    served = [
+        line["path"]
+        for line in map(_json_or_none, output.splitlines())
+        if line and line.get("event") == "request_finished"
+    ][-5:]  # before them: the readiness polls of tests/server.py
+    assert served == [
+        "/api/auth/token/refresh/",
+        "/api/health/live/",
+        "/api/health/",
+        "/api/health/live/",
+        "/api/health/live/",
+    ], output[-3000:]
+
+
+def _json_or_none(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def test_workers_recycle_at_points_spread_over_half_the_interval():
