@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -70,48 +72,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings() -> None:
     """This run's (and xdist worker's) own PostgreSQL test database: runs share the server."""
-    for db in settings.DATABASES.values():
+    for alias, db in settings.DATABASES.items():
         if db["ENGINE"] == "django.db.backends.postgresql":
             db.setdefault("TEST", {})["NAME"] = f"test_beo_{SCOPE_ID}"
+            # Django's backend with a cheap flush (tests/db_backend); a connection object made
+            # before this point is dropped so the next use builds one of the new class.
+            db["ENGINE"] = "tests.db_backend"
+            with contextlib.suppress(AttributeError):
+                del connections[alias]
         elif db["ENGINE"] == "django.db.backends.sqlite3":
             # Still in memory, but named per worker: what is keyed by the database's name
             # (the maintenance lock files) is then the worker's own.
             db.setdefault("TEST", {})["NAME"] = f"file:test_beo_{SCOPE_ID}?mode=memory&cache=shared"
-
-
-# What a flush would empty and post_migrate then fill again with the same rows.
-FLUSH_KEEPS = frozenset({"django_content_type", "auth_permission"})
-
-
-@pytest.fixture(scope="session", autouse=True)
-def quick_flush() -> Iterator[None]:
-    """A transactional test ends with a flush of every table. On PostgreSQL that is one
-    TRUNCATE, which gives each table and index new files (slow: docs/testing.md has the figures);
-    DELETE on the few rows a test leaves is cheap. Django's foreign keys are deferred, so one
-    DELETE per table in the flush's transaction empties them in any order; sequences are not
-    reset either way. Content types and permissions stay (post_migrate would recreate them)."""
-    from django.db.backends.postgresql.operations import DatabaseOperations
-
-    truncate = DatabaseOperations.sql_flush
-
-    def sql_flush(
-        ops: Any,
-        style: Any,
-        tables: Any,
-        *,
-        reset_sequences: bool = False,
-        allow_cascade: bool = False,
-    ) -> list[str]:
-        if reset_sequences or allow_cascade:
-            return truncate(
-                ops, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
-            )
-        # Table names from Django's introspection, quoted.
-        return [f"DELETE FROM {ops.quote_name(t)};" for t in tables if t not in FLUSH_KEEPS]  # noqa: S608
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
-        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
