@@ -106,8 +106,10 @@ def _broker_client_factory() -> Callable[[], redis.asyncio.Redis]:
     return factory
 
 
-def health_checks() -> dict[str, HealthCheck]:
-    """The checks of this configuration by report name: cache and broker only with Redis."""
+def health_checks(*, liveness: bool = False) -> dict[str, HealthCheck]:
+    """The checks of this configuration by report name: cache and broker only with Redis;
+    `liveness` adds `workers` and `beat` (beo_automation.liveness: the overview's panel, not
+    the /api/health/ probe, which answers for this web process only)."""
     # Its own app's check; imported here so that settings load before the alerts app does.
     from alerts.health import NotificationChannels
 
@@ -123,6 +125,11 @@ def health_checks() -> dict[str, HealthCheck]:
         checks["cache"] = Cache(alias="default")
         checks["broker"] = Redis(client_factory=_broker_client_factory())
     checks["notifications"] = NotificationChannels()
+    if liveness:
+        from beo_automation.liveness import Beat, Workers
+
+        checks["workers"] = Workers()
+        checks["beat"] = Beat()
     timeout = datetime.timedelta(seconds=settings.HEALTH_CHECK_TIMEOUT)
     for check in checks.values():
         check.timeout = timeout
@@ -151,14 +158,17 @@ def _check_report(name: str, result: HealthCheckResult, *, internals: bool) -> d
 class HealthReportView(HealthCheckView):
     """The framework's view with this project's checks, answering the guide's JSON shape.
 
-    `internals=True` (the operator's command, never a URL) adds INTERNAL_DETAILS.
+    `internals=True` (the operator's command, never a URL) adds INTERNAL_DETAILS;
+    `liveness=True` (the ops overview) adds the workers and beat checks.
     """
 
     internals = False
+    liveness = False
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().setup(request, *args, **kwargs)
-        self.named_checks = health_checks()  # fresh instances: each run stores its details
+        # Fresh instances: each run stores its details.
+        self.named_checks = health_checks(liveness=self.liveness)
 
     def get_checks(self) -> Iterator[HealthCheck]:
         yield from self.named_checks.values()
@@ -206,10 +216,12 @@ class HealthReportView(HealthCheckView):
 health_response = async_to_sync(HealthReportView.as_view())
 
 
-def health_report(*, internals: bool = False) -> dict[str, Any]:
-    """What GET /api/health/ answers, without HTTP (the `health_check` command)."""
+def health_report(*, internals: bool = False, liveness: bool = False) -> dict[str, Any]:
+    """What GET /api/health/ answers, without HTTP (the `health_check` command); `liveness`
+    adds the workers and beat checks (the ops overview)."""
     request = HttpRequest()
     request.method = "GET"
-    response = async_to_sync(HealthReportView.as_view(internals=internals))(request)
+    view = HealthReportView.as_view(internals=internals, liveness=liveness)
+    response = async_to_sync(view)(request)
     report: dict[str, Any] = json.loads(response.content)
     return report
