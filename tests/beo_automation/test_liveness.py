@@ -153,3 +153,47 @@ def test_waiting_events_are_the_pending_ones(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     assert Event.objects.count() == 0
     assert liveness.events_waiting_count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_real_celery_beat_process_records_its_heartbeat(tmp_path):
+    """`celery -A beo_automation beat` as the Procfile starts it, with every job disabled:
+    the heartbeat comes from beat's own loop, not from a task."""
+    import subprocess
+
+    from beo_automation.schedule import JOBS
+    from tests.events.workers import test_database_url
+    from tests.subprocess_env import BIN, ROOT, child_env
+
+    env = child_env(
+        DATABASE_URL=test_database_url(),
+        BEAT_HEARTBEAT_INTERVAL="1",
+        CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
+        LOG_DIR="",
+        **{job.env_var: "disable" for job in JOBS},
+    )
+    beat = subprocess.Popen(
+        [str(BIN / "celery"), "-A", "beo_automation", "beat", "--loglevel=WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        first = None
+        while time.monotonic() < deadline and first is None:
+            time.sleep(0.3)
+            first = liveness.beat_heartbeat_get()
+        assert first is not None, "beat recorded no heartbeat"
+        while time.monotonic() < deadline and liveness.beat_heartbeat_get() == first:
+            time.sleep(0.3)
+        latest = liveness.beat_heartbeat_get()
+        assert latest is not None
+        assert latest > first  # it keeps beating, ~every second
+    finally:
+        beat.terminate()
+        _, stderr = beat.communicate(timeout=20)
+    assert liveness.beat_state().alive, stderr
