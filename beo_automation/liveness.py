@@ -194,9 +194,17 @@ def workers_ping(*, max_age: float | None = None, complete: bool = False) -> Wor
         cache.set(
             PING_CACHE_KEY,
             {**entry, "error": result.error},
-            timeout=max(settings.WORKERS_PING_CACHE_SECONDS * 4, 60),
+            timeout=settings.WORKERS_PING_CACHE_SECONDS + 120,  # > what workers_ping_shown takes
         )
     return result
+
+
+def workers_ping_shown() -> WorkersPing:
+    """The ping answer the overview and its health panel show: the minutely alert evaluation
+    keeps the cached one fresh, so they accept it up to a minute older than it would (its age
+    is shown) and ping themselves only when the evaluation has stopped, keeping the page from
+    waiting WORKERS_PING_TIMEOUT whenever no worker answers."""
+    return workers_ping(max_age=settings.WORKERS_PING_CACHE_SECONDS + 60)
 
 
 def events_waiting_count(*, now: datetime | None = None) -> int:
@@ -219,7 +227,7 @@ def workers_overview(*, now: datetime | None = None) -> dict[str, Any]:
     least one worker answered. Database-backed figures are None when the database is down.
     """
     now = now or timezone.now()
-    ping = workers_ping()
+    ping = workers_ping_shown()
     in_process = ping.mode == "in-process"
     try:
         beat: BeatState | None = beat_state(now=now)
@@ -255,7 +263,7 @@ class Workers(HealthCheck):
     details: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
     def run(self) -> None:
-        ping = workers_ping()
+        ping = workers_ping_shown()
         self.details = {"mode": ping.mode}
         if ping.mode == "in-process":
             return

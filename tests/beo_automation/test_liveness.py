@@ -197,3 +197,24 @@ def test_a_real_celery_beat_process_records_its_heartbeat(tmp_path):
         beat.terminate()
         _, stderr = beat.communicate(timeout=20)
     assert liveness.beat_state().alive, stderr
+
+
+def test_the_overview_shows_the_evaluations_ping_with_its_age_instead_of_waiting(
+    broker_mode, settings
+):
+    from django.core.cache import cache
+
+    settings.WORKERS_PING_CACHE_SECONDS = 30
+    settings.WORKERS_PING_TIMEOUT = 0.5
+    with time_machine.travel(timezone.now(), tick=False):
+        pinged = timezone.now() - timedelta(seconds=80)
+        cache.set(
+            liveness.PING_CACHE_KEY,
+            {"at": pinged.isoformat(), "workers": ["celery@elsewhere"], "error": ""},
+            timeout=60,
+        )
+        overview = liveness.workers_overview()
+        assert overview["workers"] == ["celery@elsewhere"]
+        assert overview["ping_age_seconds"] == 80
+        # The evaluation's reading is older than WORKERS_PING_CACHE_SECONDS: it pings again.
+        assert liveness.workers_ping().workers == ()
