@@ -16,20 +16,26 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
+from alerts.freshness import METRIC_RULES
 from alerts.holding import alerts_store_held
 from alerts.metrics import (
+    ChannelHealth,
     NotMeasured,
     Reachability,
+    beat_measure,
     broker_reachability,
     database_reachability,
     db_connections_measure,
+    dead_letter_measure,
+    freshness_measure,
     queue_measure,
     requests_measure,
+    workers_measure,
 )
 from alerts.models import OPEN_ALERT_STATUSES, Alert
 from alerts.occurrences import alert_fingerprint
 from alerts.resolution import alert_resolve
-from alerts.rules import INFRASTRUCTURE_RULES, METRIC_RULES, RuleOutcome, Snapshot
+from alerts.rules import INFRASTRUCTURE_RULES, RuleOutcome, Snapshot
 from alerts.services import alert_raise
 from beo_automation.errors import ConflictError
 from beo_automation.metrics.resources import cpu_measure, disks_measure, memory_measure
@@ -125,7 +131,24 @@ def snapshot_take(*, now: datetime, database: Reachability, cpu_sample_seconds: 
         cpu=_measure(cpu_measure, sample_seconds=cpu_sample_seconds),
         disks=_measure(disks_measure),
         queue=_measure(queue_measure, now=now) if database.ok else waiting,
+        backup=_measure(freshness_measure, operation="backup_db") if database.ok else waiting,
+        verify=_measure(freshness_measure, operation="verify_backup") if database.ok else waiting,
+        beat=_measure(beat_measure, now=now) if database.ok else waiting,
+        workers=_measure(workers_measure),
+        dead_letter=_measure(dead_letter_measure) if database.ok else waiting,
+        channels=_measure(channels_measure) if database.ok else waiting,
     )
+
+
+def channels_measure() -> list[ChannelHealth]:
+    """Each configured notification channel's delivery record (its own measurement here: the
+    rules layer does not read selectors)."""
+    from alerts.selectors import channel_states
+
+    return [
+        ChannelHealth(c.key, c.label, c.consecutive_failures, c.failing, c.last_error[:300])
+        for c in channel_states()
+    ]
 
 
 def _open_rule_alerts(rule: str) -> dict[str, int]:

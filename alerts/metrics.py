@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Min
 
+from beo_automation.liveness import BeatState, WorkersPing, beat_state, workers_ping
 from beo_automation.metrics.requests import RequestWindow, request_window
 from events.models import Event, Status
 from events.selectors import QueueStats, event_last_claimed_at, event_queue_stats
@@ -169,3 +170,78 @@ def worker_stalled_for(measure: QueueMeasure, *, now: datetime) -> timedelta | N
     if last is not None and now - last < limit:
         return None
     return waiting if last is None else min(waiting, now - last)
+
+
+# --- Freshness: what did not happen -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Freshness:
+    """The newest successful run of a job, and since when "never" counts: the installation
+    (the maintenance app's first migration), so a new deployment is not overdue at once."""
+
+    operation: str
+    last_success_at: datetime | None
+    since: datetime
+
+    def age(self, *, now: datetime) -> timedelta:
+        return now - (self.last_success_at or self.since)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelHealth:
+    """A configured notification channel's delivery record (alerts.selectors.channel_states)."""
+
+    key: str
+    label: str
+    consecutive_failures: int
+    failing: bool
+    last_error: str
+
+
+def freshness_measure(*, operation: str) -> Freshness | NotMeasured:
+    """When `operation` (a run record's name: backup_db, verify_backup) last succeeded."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from maintenance.models import MaintenanceRun, Outcome
+
+    installed = MigrationRecorder.Migration.objects.filter(app="maintenance").aggregate(
+        at=Min("applied")
+    )["at"]
+    if installed is None:
+        return NotMeasured("the maintenance app's migrations are not applied")
+    last = (
+        MaintenanceRun.objects.filter(operation=operation, outcome=Outcome.SUCCESS)
+        .order_by("-started_at")
+        .values_list("finished_at", "started_at")
+        .first()
+    )
+    return Freshness(operation, (last[0] or last[1]) if last else None, installed)
+
+
+def dead_letter_measure() -> int:
+    """Failed events: those the pipeline gave up on (the dead-letter list)."""
+    return Event.objects.filter(status=Status.FAILED).count()
+
+
+def beat_measure(*, now: datetime) -> BeatState | NotMeasured:
+    """Beat's heartbeat; not measured when none was ever recorded (a beat started with another
+    scheduler, or none yet: the overview and the `beat` health check say so)."""
+    state = beat_state(now=now)
+    if state.last_heartbeat is None:
+        return NotMeasured(
+            "no beat heartbeat recorded yet (beat not started with "
+            f"{settings.CELERY_BEAT_SCHEDULER})"
+        )
+    return state
+
+
+def workers_measure() -> WorkersPing | NotMeasured:
+    """The workers answering a ping (cached WORKERS_PING_CACHE_SECONDS; a new one waits the whole
+    WORKERS_PING_TIMEOUT so every worker is counted)."""
+    ping = workers_ping(complete=True)
+    if ping.mode == "in-process":
+        return NotMeasured("no broker: tasks run in-process, there are no workers to ping")
+    if ping.error:
+        return NotMeasured(f"cannot ping the workers ({ping.error})")
+    return ping

@@ -16,6 +16,9 @@ cpu             High CPU Usage              medium                    ALERT_CPU_
 disk            High Disk Usage (per disk)  high                      ALERT_DISK_PCT
 event_queue     Event Queue Backlog         medium                    ALERT_EVENT_QUEUE
 worker_stall    Event Processing Stalled    high                      ALERT_WORKER_STALL_SECONDS
+
+
+The freshness rules (what did not happen) are in alerts/freshness.py.
 """
 
 from __future__ import annotations
@@ -28,15 +31,21 @@ from typing import Any
 from django.conf import settings
 
 from alerts.metrics import (
+    ChannelHealth,
     DbConnections,
+    Freshness,
     NotMeasured,
     QueueMeasure,
     Reachability,
     worker_stalled_for,
 )
 from alerts.models import Severity
+from beo_automation.liveness import BeatState, WorkersPing
 from beo_automation.metrics.requests import RequestWindow
 from beo_automation.metrics.resources import DiskUsage, MemoryUsage
+
+# A measurement a snapshot was built without (frozen, so one shared instance).
+NOT_TAKEN = NotMeasured("not taken")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +59,13 @@ class Snapshot:
     cpu: float | NotMeasured
     disks: list[DiskUsage] | NotMeasured
     queue: QueueMeasure | NotMeasured
+    # Freshness. Defaults: a snapshot built without them (older callers) changes nothing.
+    backup: Freshness | NotMeasured = NOT_TAKEN
+    verify: Freshness | NotMeasured = NOT_TAKEN
+    beat: BeatState | NotMeasured = NOT_TAKEN
+    workers: WorkersPing | NotMeasured = NOT_TAKEN
+    dead_letter: int | NotMeasured = NOT_TAKEN
+    channels: list[ChannelHealth] | NotMeasured = NOT_TAKEN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,7 +406,8 @@ def worker_stall_rule(s: Snapshot) -> RuleOutcome:
 
 # Infrastructure first: with the database down, only these are evaluated.
 INFRASTRUCTURE_RULES: list[RuleFunc] = [database_rule, broker_rule]
-METRIC_RULES: list[RuleFunc] = [
+# Measured values against thresholds; alerts/freshness.py adds the freshness rules.
+THRESHOLD_RULES: list[RuleFunc] = [
     response_time_rule,
     error_rate_rule,
     db_connections_rule,
@@ -399,16 +416,4 @@ METRIC_RULES: list[RuleFunc] = [
     disk_rule,
     event_queue_rule,
     worker_stall_rule,
-]
-RULE_NAMES = [
-    "database",
-    "broker",
-    "response_time",
-    "error_rate",
-    "db_connections",
-    "memory",
-    "cpu",
-    "disk",
-    "event_queue",
-    "worker_stall",
 ]

@@ -13,8 +13,10 @@ from celery import Celery
 from celery.signals import (
     celeryd_init,
     setup_logging,
+    task_failure,
     task_postrun,
     task_prerun,
+    task_success,
     worker_process_shutdown,
     worker_shutdown,
 )
@@ -78,3 +80,24 @@ def return_database_connections(sender: Any = None, **kwargs: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@task_success.connect
+def ping_outside_monitor(sender: Any = None, result: Any = None, **kwargs: Any) -> None:
+    """A scheduled job's run, reported to the outside monitor (beo_automation.liveness)."""
+    from beo_automation.liveness import job_run_ping
+
+    job_run_ping(task_name=getattr(sender, "name", ""), ok=True, detail=result)
+
+
+@task_failure.connect
+def ping_outside_monitor_failure(
+    sender: Any = None, exception: BaseException | None = None, **kwargs: Any
+) -> None:
+    from beo_automation.liveness import job_run_ping
+
+    job_run_ping(
+        task_name=getattr(sender, "name", ""),
+        ok=False,
+        detail=f"{type(exception).__name__}: {exception}",
+    )

@@ -143,8 +143,10 @@ class Broker(Redis):
             raise ServiceUnavailable("Unable to connect to Redis: Connection Error") from exc
 
 
-def health_checks() -> dict[str, HealthCheck]:
-    """The checks of this configuration by report name: cache and broker only with Redis."""
+def health_checks(*, liveness: bool = False) -> dict[str, HealthCheck]:
+    """The checks of this configuration by report name: cache and broker only with Redis;
+    `liveness` adds `workers` and `beat` (beo_automation.liveness: the overview's panel, not
+    the /api/health/ probe, which answers for this web process only)."""
     # Its own app's check; imported here so that settings load before the alerts app does.
     from alerts.health import NotificationChannels
 
@@ -160,6 +162,11 @@ def health_checks() -> dict[str, HealthCheck]:
         checks["cache"] = Cache(alias="default")
         checks["broker"] = Broker(client_factory=_broker_client)
     checks["notifications"] = NotificationChannels()
+    if liveness:
+        from beo_automation.liveness import Beat, Workers
+
+        checks["workers"] = Workers()
+        checks["beat"] = Beat()
     timeout = datetime.timedelta(seconds=settings.HEALTH_CHECK_TIMEOUT)
     for check in checks.values():
         check.timeout = timeout
@@ -225,14 +232,17 @@ _runner = _ChecksRunner()
 class HealthReportView(HealthCheckView):
     """The framework's view with this project's checks, answering the guide's JSON shape.
 
-    `internals=True` (the operator's command, never a URL) adds INTERNAL_DETAILS.
+    `internals=True` (the operator's command, never a URL) adds INTERNAL_DETAILS;
+    `liveness=True` (the ops overview) adds the workers and beat checks.
     """
 
     internals = False
+    liveness = False
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().setup(request, *args, **kwargs)
-        self.named_checks = health_checks()  # fresh instances: each run stores its details
+        # Fresh instances: each run stores its details.
+        self.named_checks = health_checks(liveness=self.liveness)
 
     def get_checks(self) -> Iterator[HealthCheck]:
         yield from self.named_checks.values()
@@ -286,10 +296,11 @@ class HealthReportView(HealthCheckView):
 health_response = HealthReportView.as_view()
 
 
-def health_report(*, internals: bool = False) -> dict[str, Any]:
-    """What GET /api/health/ answers, without HTTP (the `health_check` command)."""
+def health_report(*, internals: bool = False, liveness: bool = False) -> dict[str, Any]:
+    """What GET /api/health/ answers, without HTTP (the `health_check` command); `liveness`
+    adds the workers and beat checks (the ops overview)."""
     request = HttpRequest()
     request.method = "GET"
-    response = HealthReportView.as_view(internals=internals)(request)
+    response = HealthReportView.as_view(internals=internals, liveness=liveness)(request)
     report: dict[str, Any] = json.loads(response.content)
     return report

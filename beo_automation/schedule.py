@@ -168,3 +168,37 @@ HOUSEKEEPING_TASKS = (
     "alerts.escalate_incidents",
     "alerts.retry_notifications",
 )
+
+
+def _ping_url_check(url: str, *, source: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"{source}: {url!r} is not an http(s) URL (e.g. https://hc-ping.com/<ping-key>/{{job}})"
+        )
+    return url
+
+
+def job_ping_urls(
+    jobs: Iterable[ScheduledJob], environ: Mapping[str, str], *, template: str
+) -> dict[str, str]:
+    """The outside monitor's URL of each scheduled job: `JOB_PING_URL_<NAME>` when set
+    (`disable`: none for that job), else `template` with `{job}` replaced by the job's name."""
+    template = template.strip()
+    if template:
+        if "{job}" not in template:
+            raise ImproperlyConfigured(
+                f"JOB_PING_URL: {template!r} has no {{job}} placeholder; every job needs its "
+                "own check (e.g. https://hc-ping.com/<ping-key>/{job}), or set JOB_PING_URL_<NAME>"
+            )
+        _ping_url_check(template, source="JOB_PING_URL")
+    urls: dict[str, str] = {}
+    for job in jobs:
+        variable = f"JOB_PING_URL_{job.name.upper()}"
+        own = environ.get(variable, "").strip()
+        if own.lower() == DISABLE:
+            continue
+        if own:
+            urls[job.name] = _ping_url_check(own, source=variable).rstrip("/")
+        elif template:
+            urls[job.name] = template.replace("{job}", job.name).rstrip("/")
+    return urls

@@ -150,6 +150,25 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
 # entry, SCHEDULE_<NAME>=disable removes it.
 SCHEDULED_JOBS = schedule.JOBS
 CELERY_BEAT_SCHEDULE = build_beat_schedule(SCHEDULED_JOBS, os.environ)
+# Beat's scheduler records its own heartbeat (a database row) from its tick: `celery beat` in
+# every Procfile and make target uses it without a -S option (docs/operations.md#liveness).
+CELERY_BEAT_SCHEDULER = "beo_automation.liveness:HeartbeatScheduler"
+
+# --- Liveness: beat's heartbeat, the workers' ping, the outside monitor ------------------------
+# Beat writes its heartbeat at most this often (seconds)...
+BEAT_HEARTBEAT_INTERVAL = env.float("BEAT_HEARTBEAT_INTERVAL", default=15.0)
+# ...and is reported dead (health, overview, the "Beat Not Running" alert) once it is this old.
+BEAT_HEARTBEAT_MAX_AGE = env.int("BEAT_HEARTBEAT_MAX_AGE", default=180)
+# A Celery control ping waits this long for the workers' answers (seconds)...
+WORKERS_PING_TIMEOUT = env.float("WORKERS_PING_TIMEOUT", default=1.0)
+# ...and its answer is shared (cache) this long by the overview, health and the evaluation.
+WORKERS_PING_CACHE_SECONDS = env.int("WORKERS_PING_CACHE_SECONDS", default=30)
+# An outside monitor (healthchecks.io style): after each run of a scheduled job, GET this URL
+# ({job}: the job's name in the beat table) on success, <url>/fail on failure. Empty: off.
+# JOB_PING_URL_<NAME> sets one job's URL (or `disable`s it).
+JOB_PING_URL = env.str("JOB_PING_URL", default="")
+JOB_PING_URLS = schedule.job_ping_urls(SCHEDULED_JOBS, os.environ, template=JOB_PING_URL)
+JOB_PING_TIMEOUT = env.float("JOB_PING_TIMEOUT", default=5.0)
 
 # --- API --------------------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
@@ -275,6 +294,11 @@ ALERT_CHANNEL_FAILING_AFTER = env.int("ALERT_CHANNEL_FAILING_AFTER", default=3)
 # Links in notifications point at the admin under this address (e.g. https://beo.example.com).
 ALERT_LINK_BASE_URL = env.str("ALERT_LINK_BASE_URL", default="").rstrip("/")
 ALERT_EVALUATION_RETENTION_DAYS = env.int("ALERT_EVALUATION_RETENTION_DAYS", default=7)
+# Freshness (alerts on what did not happen): a backup, a verify, more failed events than this.
+BACKUP_MAX_AGE_HOURS = env.float("BACKUP_MAX_AGE_HOURS", default=26.0)
+# The weekly verify_backup, plus the same two hours of slack as the daily backup.
+BACKUP_VERIFY_MAX_AGE_HOURS = env.float("BACKUP_VERIFY_MAX_AGE_HOURS", default=7 * 24 + 2.0)
+ALERT_DEAD_LETTER_EVENTS = env.int("ALERT_DEAD_LETTER_EVENTS", default=0)
 # GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` when set.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Monitoring traffic is left out of the alerting window (a 503 health probe is not a user error).

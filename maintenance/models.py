@@ -62,3 +62,21 @@ class MaintenanceRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} #{self.pk} ({self.outcome})"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a process that leaves no run record of its own: Celery beat
+    (beo_automation.liveness.HeartbeatScheduler writes it from its tick).
+
+    A database row rather than a Redis key: it must stay readable when Redis is down (the
+    very time an operator asks "is beat alive?"), and it works on the embedded SQLite
+    default, where beat runs the schedule in-process without any Redis.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField()
+    # Which process: "host:pid", to tell two beats apart (there should be one).
+    host = models.CharField(max_length=200, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -23,6 +23,8 @@ def alerts_isolated(settings) -> Iterator[str]:
     settings.ALERT_NOTIFY_URLS = ""
     # Evaluations in tests sample CPU briefly; the production default is 1 s.
     settings.ALERT_CPU_SAMPLE_SECONDS = 0.1
+    # ...and ping the workers briefly (no worker runs in most tests; production: 1 s).
+    settings.WORKERS_PING_TIMEOUT = 0.2
     yield cache_prefix
     from beo_automation.metrics.requests import request_metrics_flush
 
