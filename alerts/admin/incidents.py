@@ -25,6 +25,8 @@ from alerts.incidents import (
 )
 from alerts.models import STAGE_ORDER, Alert, Incident, Stage, TimelineEntry
 from alerts.postmortem import incident_postmortem_template
+from beo_automation.admin_actions import DetailAction, DetailActionsMixin
+from beo_automation.admin_display import status_badge
 from beo_automation.errors import AppError
 
 
@@ -90,7 +92,7 @@ def _stage_action(stage: Stage) -> Callable[..., None]:
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(DetailActionsMixin, admin.ModelAdmin):
     form = IncidentAdminForm
     list_display = (
         "id",
@@ -165,15 +167,45 @@ class IncidentAdmin(admin.ModelAdmin):
     def severity_badge(self, incident: Incident) -> SafeString:
         return severity_badge(incident.severity)
 
-    @admin.display(description="overdue", boolean=True)
-    def overdue(self, incident: Incident) -> bool:
-        return incident.acknowledged_at is None and incident.response_due_at <= timezone.now()
+    # Words, not the admin's ✓/✗ icons: a red ✗ for "not overdue" reads as an error.
+    @admin.display(description="overdue")
+    def overdue(self, incident: Incident) -> SafeString | str:
+        if incident.acknowledged_at is None and incident.response_due_at <= timezone.now():
+            return status_badge("critical", "overdue")
+        return "—"
 
     @admin.display(description="post-mortem template (from the timeline)")
     def postmortem_template(self, incident: Incident) -> SafeString:
         return format_html(
-            "<pre style='white-space:pre-wrap'>{}</pre>", incident_postmortem_template(incident)
+            '<pre class="beo-pre-wrap">{}</pre>', incident_postmortem_template(incident)
         )
+
+    def detail_actions(self, obj: Incident) -> list[DetailAction]:
+        current = Stage(obj.stage)
+        buttons = []
+        if obj.acknowledged_at is None and obj.is_active:
+            buttons.append(DetailAction("acknowledge", "Acknowledge"))
+        for value in STAGE_ORDER[current.order + 1 :]:
+            stage = Stage(value)
+            # A critical or high incident closes only from its post-mortem (the service's rule).
+            if stage == Stage.CLOSED and obj.requires_postmortem and current != Stage.POSTMORTEM:
+                continue
+            buttons.append(
+                DetailAction(f"move_to_{value}", f"Move to {stage.label}", stage == Stage.CLOSED)
+            )
+        return buttons
+
+    def detail_action_names(self) -> set[str]:
+        return {"acknowledge", *(f"move_to_{value}" for value in STAGE_ORDER[1:])}
+
+    def detail_action_apply(self, request: HttpRequest, obj: Incident, name: str) -> str:
+        user = request.user
+        if name == "acknowledge":
+            incident_acknowledge(incident_id=obj.pk, user=user)  # type: ignore[arg-type]
+            return f"Acknowledged incident #{obj.pk}."
+        stage = Stage(name.removeprefix("move_to_"))
+        incident_transition(incident_id=obj.pk, stage=stage, user=user)  # type: ignore[arg-type]
+        return f"Moved incident #{obj.pk} to {stage.label}."
 
     def save_model(self, request: HttpRequest, obj: Incident, form: Any, change: bool) -> None:
         user = request.user
