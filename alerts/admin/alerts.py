@@ -102,6 +102,14 @@ class AlertAdmin(DetailActionsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # history
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Nothing on an alert is edited by hand (its one writable column was the notifier's
+        # bookkeeping): the page is read-only and changes go through its buttons and the list's
+        # actions, which the change permission allows.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
     @admin.display(description="severity", ordering="severity")
     def severity_badge(self, alert: Alert) -> SafeString:
         return severity_badge(alert.severity)
