@@ -131,9 +131,9 @@ def alert_notified_text(*, alert: Alert, kind: str = "firing") -> str:
     configured. Never "notified" when nobody was."""
     kinds = FIRING_KINDS if kind != NotificationKind.RESOLVED else (NotificationKind.RESOLVED,)
     by_status: dict[str, set[int]] = {}
-    for channel_id, status in Notification.objects.filter(
-        alert=alert, kind__in=kinds
-    ).values_list("channel_id", "status"):
+    for channel_id, status in Notification.objects.filter(alert=alert, kind__in=kinds).values_list(
+        "channel_id", "status"
+    ):
         by_status.setdefault(status, set()).add(channel_id)
     delivered = by_status.get(NotificationStatus.DELIVERED, set())
     waiting = (

@@ -39,7 +39,7 @@ class DetailAction:
     danger: bool = False
 
 
-class DetailActionsMixin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DetailActionsMixin(admin.ModelAdmin):
     def detail_actions(self, obj: Any) -> list[DetailAction]:
         """The actions the object's current state allows (the buttons shown)."""
         raise NotImplementedError
@@ -80,9 +80,7 @@ class DetailActionsMixin(admin.ModelAdmin):  # type: ignore[type-arg]
             extra_context["detail_actions"] = [
                 (
                     action,
-                    reverse(
-                        f"admin:{self._detail_action_url_name()}", args=[obj.pk, action.name]
-                    ),
+                    reverse(f"admin:{self._detail_action_url_name()}", args=[obj.pk, action.name]),
                 )
                 for action in self.detail_actions(obj)
             ]

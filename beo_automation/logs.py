@@ -254,8 +254,8 @@ def logging_for_terminal(*, stdout: Any) -> bool:
             # Exactly StreamHandler: file handlers are StreamHandler subclasses.
             if type(target) is not logging.StreamHandler:
                 continue
-            stream = getattr(target, "stream", None)
-            if not (hasattr(stream, "isatty") and stream.isatty()):
+            isatty = getattr(getattr(target, "stream", None), "isatty", None)
+            if isatty is None or not isatty():
                 continue
             target.setLevel(max(target.level, logging.WARNING))
             old = target.formatter

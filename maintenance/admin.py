@@ -40,7 +40,7 @@ class RoutineRunsFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("shown", "Shown"), ("only", "Only routine runs")]
 
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: Any) -> Iterator[Any]:
         # "All" would be misleading as the default label: the default hides them.
         yield {
             "selected": self.value() is None,

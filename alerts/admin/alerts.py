@@ -144,7 +144,9 @@ class AlertAdmin(DetailActionsMixin, admin.ModelAdmin):
             alert_acknowledge(alert_id=obj.pk, user=user)  # type: ignore[arg-type]
             return f"Acknowledged alert {_describe(obj)}: no repeat notifications."
         alert = alert_resolve(alert_id=obj.pk, user=user)  # type: ignore[arg-type]
-        return f"Resolved alert {_describe(obj)}. {alert_notified_text(alert=alert, kind='resolved')}"
+        return (
+            f"Resolved alert {_describe(obj)}. {alert_notified_text(alert=alert, kind='resolved')}"
+        )
 
     @admin.display(description="incident")
     def incident_link(self, alert: Alert) -> SafeString | str:

@@ -15,7 +15,7 @@ from beo_automation.admin_actions import error_text
 from beo_automation.admin_display import status_badge
 from beo_automation.errors import AppError
 
-__all__ = ["each_selected", "error_text", "severity_badge", "ReadOnlyAdmin"]
+__all__ = ["ReadOnlyAdmin", "each_selected", "error_text", "severity_badge"]
 
 M = TypeVar("M", bound=Model)
 

@@ -20,7 +20,7 @@ from beo_automation.parsers import JSONFormField
 from events.admin.event_table import (
     EVENT_DETAIL_FIELDS,
     EVENT_DETAIL_FIELDSETS,
-    EVENT_LIST_COLUMNS,
+    LIVE_EVENT_LIST_COLUMNS,
     EventTableAdmin,
 )
 from events.models import Event, Priority, Status, WebhookDelivery
@@ -107,7 +107,7 @@ _DETAIL_ACTIONS = {
 
 @admin.register(Event)
 class EventAdmin(DetailActionsMixin, EventTableAdmin):
-    list_display = EVENT_LIST_COLUMNS
+    list_display = LIVE_EVENT_LIST_COLUMNS
     list_display_links = ("id", "type")
     actions = ("retry_events", "cancel_events")
 

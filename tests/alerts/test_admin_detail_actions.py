@@ -201,4 +201,17 @@ def test_the_postmortem_template_of_a_resolved_incident_says_when(superuser):
 def test_the_incident_list_says_overdue_in_words(admin_client):
     critical_incident("Down")
     text = admin_client.get("/admin/alerts/incident/").text
-    assert "icon-no.svg" not in text and "icon-yes.svg" not in text
+    assert "icon-no.svg" not in text
+    assert "icon-yes.svg" not in text
+
+
+def test_the_incident_list_shows_the_response_in_one_column(admin_client, superuser):
+    waiting = critical_incident("Down")
+    acknowledged = critical_incident("Queue stalled")
+    admin_client.post(f"/admin/alerts/incident/{acknowledged.pk}/act/acknowledge/")
+
+    text = admin_client.get("/admin/alerts/incident/").text
+
+    assert "due in 1" in text  # 15 minutes for a critical incident
+    assert "ago by root" in text
+    assert waiting.response_due_at is not None

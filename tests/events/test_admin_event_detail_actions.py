@@ -10,7 +10,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from events.models import Event, Status
+from events.models import Status
 from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +31,18 @@ def act(client, event, name, **kwargs):
 
 
 def buttons(response) -> list[str]:
-    return re.findall(r'class="beo-detail-action__button[^"]*" name="action" value="(\w+)"', response.text)
+    return re.findall(
+        r'class="beo-detail-action__button[^"]*" name="action" value="(\w+)"', response.text
+    )
 
 
 def messages_of(response) -> list[str]:
-    return [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<li class="(?:success|warning|error)">(.*?)</li>', response.text, re.S)]
+    return [
+        re.sub(r"<[^>]+>", "", m).strip()
+        for m in re.findall(
+            r'<li class="(?:success|warning|error)">(.*?)</li>', response.text, re.S
+        )
+    ]
 
 
 def test_a_failed_event_offers_retry_only(admin_client, user):
@@ -130,7 +137,9 @@ def test_staff_who_may_only_view_see_no_button_and_get_403(client, staff_user, u
 
 
 def test_the_list_colours_the_status_and_shows_the_last_error(admin_client, user):
-    EventFactory.create(owner=user, status=Status.FAILED, last_error="ConnectionError: refused\nat line 2")
+    EventFactory.create(
+        owner=user, status=Status.FAILED, last_error="ConnectionError: refused\nat line 2"
+    )
     response = admin_client.get("/admin/events/event/")
     assert '<span class="beo-status beo-status--failed">failed</span>' in response.text
     assert "Last error" in response.text
