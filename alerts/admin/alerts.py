@@ -155,7 +155,7 @@ class AlertAdmin(DetailActionsMixin, admin.ModelAdmin):
         url = reverse("admin:alerts_incident_change", args=[alert.incident_id])
         return format_html('<a href="{}">#{}</a>', url, alert.incident_id)
 
-    @admin.action(description="Acknowledge selected alerts")
+    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
     def acknowledge_alerts(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
         each_selected(
             self,
@@ -167,7 +167,7 @@ class AlertAdmin(DetailActionsMixin, admin.ModelAdmin):
             describe=_describe,
         )
 
-    @admin.action(description="Resolve selected alerts")
+    @admin.action(description="Resolve selected alerts", permissions=["change"])
     def resolve_alerts(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
         each_selected(
             self,
@@ -179,7 +179,7 @@ class AlertAdmin(DetailActionsMixin, admin.ModelAdmin):
             describe=_describe,
         )
 
-    @admin.action(description="Silence selected alerts…")
+    @admin.action(description="Silence selected alerts…", permissions=["change"])
     def silence_alerts(
         self, request: HttpRequest, queryset: QuerySet[Alert]
     ) -> HttpResponse | None:

@@ -89,7 +89,7 @@ def _stage_action(stage: Stage) -> Callable[..., None]:
         )
 
     action.__name__ = f"move_to_{stage.value}"
-    return admin.action(description=f"Move to {stage.label}")(action)
+    return admin.action(description=f"Move to {stage.label}", permissions=["change"])(action)
 
 
 @admin.register(Incident)
@@ -258,7 +258,7 @@ class IncidentAdmin(DetailActionsMixin, admin.ModelAdmin):
             )
             return HttpResponseRedirect(url)
 
-    @admin.action(description="Acknowledge selected incidents")
+    @admin.action(description="Acknowledge selected incidents", permissions=["change"])
     def acknowledge_incidents(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
         each_selected(
             self,

@@ -215,3 +215,20 @@ def test_the_incident_list_shows_the_response_in_one_column(admin_client, superu
     assert "due in 1" in text  # 15 minutes for a critical incident
     assert "ago by root" in text
     assert waiting.response_due_at is not None
+
+
+def test_staff_who_may_only_view_get_no_list_actions_either(client, staff_user):
+    staff_user.user_permissions.add(
+        Permission.objects.get(codename="view_alert"),
+        Permission.objects.get(codename="view_incident"),
+    )
+    client.force_login(staff_user)
+    alert = fire("Disk full", "high")
+
+    for url in ("/admin/alerts/alert/", "/admin/alerts/incident/"):
+        assert 'name="action"' not in client.get(url).text
+    client.post(
+        "/admin/alerts/alert/", {"action": "acknowledge_alerts", "_selected_action": [alert.pk]}
+    )
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.FIRING
