@@ -59,6 +59,7 @@ run: $(SYNCED) .env  ## Start the whole app (embedded SQLite default, or web+wor
 	$(MANAGE) migrate --no-input
 	$(MANAGE) collectstatic --no-input -v 0
 	@if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
+	  $(MANAGE) staff_check && \
 	  exec $(BIN)/honcho start -f Procfile web worker housekeeping beat; \
 	else \
 	  $(MANAGE) bootstrap_local && \

@@ -23,6 +23,7 @@ from alerts.models import (
     Severity,
     TimelineKind,
 )
+from alerts.notifiers import configured_channels
 from alerts.postmortem import duration_text
 from alerts.services import alert_raise
 
@@ -79,12 +80,19 @@ def incidents_escalate(*, now: datetime | None = None) -> EscalationOutcome:
             )
             if first:
                 escalated += 1
+                # Say who hears of it: "notified" alone would claim it when no channel exists.
+                count = len(configured_channels())
+                channels_told = (
+                    f"sent to {count} channel{'s' if count != 1 else ''}"
+                    if count
+                    else "but no channel is configured: nobody was notified"
+                )
                 incident_timeline_add(
                     incident,
                     kind=TimelineKind.ESCALATED,
                     text=(
                         f"Escalated: not acknowledged within {duration_text(allowed)}; critical "
-                        f"'{OVERDUE_ALERT}' alert raised and notified."
+                        f"'{OVERDUE_ALERT}' alert raised, {channels_told}."
                     ),
                     user=None,
                     at=now,

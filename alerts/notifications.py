@@ -125,6 +125,39 @@ def _told_channel_ids(alert: Alert) -> set[int]:
     )
 
 
+def alert_notified_text(*, alert: Alert, kind: str = "firing") -> str:
+    """Who was told about the alert (its firing, or `kind` "resolved"), as staff read it: how
+    many channels it reached, is still reaching, or failed to reach; or that no channel is
+    configured. Never "notified" when nobody was."""
+    kinds = FIRING_KINDS if kind != NotificationKind.RESOLVED else (NotificationKind.RESOLVED,)
+    by_status: dict[str, set[int]] = {}
+    for channel_id, status in Notification.objects.filter(alert=alert, kind__in=kinds).values_list(
+        "channel_id", "status"
+    ):
+        by_status.setdefault(status, set()).add(channel_id)
+    delivered = by_status.get(NotificationStatus.DELIVERED, set())
+    waiting = (
+        by_status.get(NotificationStatus.PENDING, set())
+        | by_status.get(NotificationStatus.SENDING, set())
+    ) - delivered
+    failed = by_status.get(NotificationStatus.FAILED, set()) - delivered - waiting
+    if not (delivered or waiting or failed):
+        if not configured_channels():
+            return "No channel configured: nobody was notified."
+        return "No channel was notified."
+    parts = [f"{_channels(len(delivered))} notified"]
+    if waiting:
+        parts.append(f"{len(waiting)} still sending")
+    if failed:
+        parts.append(f"{len(failed)} failed")
+    text = ", ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _channels(count: int) -> str:
+    return "no channel" if count == 0 else f"{count} channel{'s' if count != 1 else ''}"
+
+
 def notifications_queue(
     *,
     alert: Alert | None,

@@ -53,7 +53,13 @@ def incident_postmortem_template(incident: Incident, *, now: datetime | None = N
         f"- Response due: {incident.response_due_at:{fmt}}",
         f"- Acknowledged: {since(incident.acknowledged_at)}",
         f"- Escalated: {since(incident.escalated_at)}",
-        f"- Resolved: {since(incident.resolved_at or now)}",
+        # A draft written before the end must not claim it is over.
+        "- Resolved: "
+        + (
+            since(incident.resolved_at)
+            if incident.resolved_at
+            else f"not yet (unresolved as of {now:{fmt}})"
+        ),
         f"- Commander: {commander}",
         "",
         "## Summary",

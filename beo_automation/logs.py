@@ -230,8 +230,46 @@ def build_logging_config(
             "asyncio": {"level": max(level, logging.WARNING)},
             "health_check": {"level": max(level, logging.ERROR)},
             "portalocker": {"level": max(level, logging.WARNING)},
+            # django-axes' "BEGIN version …" banner at every process start: noise before each
+            # operator command's own output.
+            "axes.apps": {"level": max(level, logging.WARNING)},
         },
     }
+
+
+# --- Operator commands on a terminal -------------------------------------------------------
+
+
+def logging_for_terminal(*, stdout: Any) -> bool:
+    """An operator at a terminal reads the command's own lines on stdout; the same lines again
+    as JSON on stderr are noise. When both stdout and the console handler's stream are
+    terminals, that handler shows only warnings and errors, readably. Log files keep every
+    line as JSON; a command under cron or a pipe is unchanged. True if it changed anything."""
+    if not (hasattr(stdout, "isatty") and stdout.isatty()):
+        return False
+    changed = False
+    for handler in logging.getLogger().handlers:
+        targets = handler.targets if isinstance(handler, QueueingHandler) else [handler]
+        for target in targets:
+            # Exactly StreamHandler: file handlers are StreamHandler subclasses.
+            if type(target) is not logging.StreamHandler:
+                continue
+            isatty = getattr(getattr(target, "stream", None), "isatty", None)
+            if isatty is None or not isatty():
+                continue
+            target.setLevel(max(target.level, logging.WARNING))
+            old = target.formatter
+            target.setFormatter(
+                structlog.stdlib.ProcessorFormatter(
+                    processors=[
+                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.dev.ConsoleRenderer(colors=False, sort_keys=False),
+                    ],
+                    foreign_pre_chain=getattr(old, "foreign_pre_chain", None),
+                )
+            )
+            changed = True
+    return changed
 
 
 # --- Worker logging through a queue ---------------------------------------------------------

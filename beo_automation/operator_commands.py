@@ -2,7 +2,9 @@
 what is wrong and what to do, never a traceback (--traceback still shows one).
 
 The database cannot be reached or does not exist → where it is (never the password) and why;
-a table is missing → run migrate; anything else it refuses → its first line.
+a table is missing → run migrate; anything else it refuses → its first line. On a terminal,
+the log shows only warnings and errors there, readably: the command's own lines say the rest
+(beo_automation.logs.logging_for_terminal).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError
+
+from beo_automation.logs import logging_for_terminal
 
 
 def database_failure_message(exc: DatabaseError) -> str:
@@ -29,6 +33,7 @@ def database_failure_message(exc: DatabaseError) -> str:
 
 class OperatorCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> str | None:
+        logging_for_terminal(stdout=self.stdout)
         try:
             return super().execute(*args, **options)
         except DatabaseError as exc:

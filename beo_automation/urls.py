@@ -68,6 +68,10 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+# The admin's "View site" link: this product has no public site at /, its API docs are the
+# nearest thing to one (the default "/" answers 404).
+admin.site.site_url = "/api/docs/"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Prometheus scrape endpoint (METRICS_TOKEN bearer when set); not under /api/.

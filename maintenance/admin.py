@@ -8,28 +8,61 @@ request's transaction commits), recorded with trigger `admin` and the staff user
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from beo_automation.admin_display import cut_text, status_badge
 from maintenance.models import MaintenanceRun, Outcome, Trigger
 from maintenance.tasks import ADMIN_OPERATIONS
 
-OUTCOME_COLOURS = {
-    Outcome.SUCCESS: "#2e7d32",
-    Outcome.FAILED: "#c62828",
-    Outcome.REFUSED: "#ef6c00",
-    Outcome.RUNNING: "#1565c0",
-}
+# Beat runs these every minute: a successful run is routine, hidden from the list by default.
+ROUTINE_OPERATIONS = ("evaluate_alerts", "escalate_incidents", "retry_notifications")
+
+
+class RoutineRunsFilter(admin.SimpleListFilter):
+    """Hide the successful every-minute job runs beat records (1,440 a day each), so that
+    backups, archives and failures are what the list shows; one click shows them all."""
+
+    title = "routine job runs"
+    parameter_name = "routine"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("shown", "Shown"), ("only", "Only routine runs")]
+
+    def choices(self, changelist: Any) -> Iterator[Any]:
+        # "All" would be misleading as the default label: the default hides them.
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Hidden when successful",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceRun]) -> Any:
+        routine = Q(
+            operation__in=ROUTINE_OPERATIONS, trigger=Trigger.SCHEDULE, outcome=Outcome.SUCCESS
+        )
+        if self.value() == "shown":
+            return queryset
+        if self.value() == "only":
+            return queryset.filter(operation__in=ROUTINE_OPERATIONS)
+        return queryset.exclude(routine)
 
 
 class RunOperationForm(forms.Form):
@@ -50,7 +83,7 @@ class MaintenanceRunAdmin(admin.ModelAdmin):
         "duration",
         "summary_short",
     )
-    list_filter = ("operation", "outcome", "trigger")
+    list_filter = (RoutineRunsFilter, "operation", "outcome", "trigger")
     search_fields = ("operation", "triggered_by", "error")
     date_hierarchy = "started_at"
     ordering = ("-started_at", "-id")
@@ -87,24 +120,24 @@ class MaintenanceRunAdmin(admin.ModelAdmin):
         return False  # the audit trail; pruned by schedule only
 
     @admin.display(description="outcome", ordering="outcome")
-    def outcome_badge(self, obj: MaintenanceRun) -> str:
-        colour = OUTCOME_COLOURS.get(Outcome(obj.outcome), "#555")
-        return format_html('<strong style="color: {}">{}</strong>', colour, obj.outcome)
+    def outcome_badge(self, obj: MaintenanceRun) -> SafeString:
+        return status_badge(obj.outcome)
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration(self, obj: MaintenanceRun) -> str:
         return "" if obj.duration_seconds is None else f"{obj.duration_seconds:,.1f} s"
 
     @admin.display(description="summary")
-    def summary_short(self, obj: MaintenanceRun) -> str:
+    def summary_short(self, obj: MaintenanceRun) -> SafeString | str:
         if obj.error:
-            return obj.error[:120] + ("…" if len(obj.error) > 120 else "")
-        text = ", ".join(
-            f"{key}={value}"
-            for key, value in (obj.summary or {}).items()
-            if not isinstance(value, list | dict)
+            return cut_text(obj.error)
+        return cut_text(
+            ", ".join(
+                f"{key}={value}"
+                for key, value in (obj.summary or {}).items()
+                if not isinstance(value, list | dict)
+            )
         )
-        return text[:120] + ("…" if len(text) > 120 else "")
 
     @admin.display(description="arguments")
     def arguments_pretty(self, obj: MaintenanceRun) -> str:

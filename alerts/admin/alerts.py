@@ -17,10 +17,13 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from alerts.admin.common import each_selected, severity_badge
-from alerts.models import Alert, Notification
+from alerts.models import Alert, AlertStatus, Notification
+from alerts.notifications import alert_notified_text
 from alerts.resolution import alert_resolve
 from alerts.services import alert_acknowledge
 from alerts.silences import silence_create
+from beo_automation.admin_actions import DetailAction, DetailActionsMixin
+from beo_automation.admin_display import status_badge
 
 
 class SilenceForm(forms.Form):
@@ -52,11 +55,11 @@ def _describe(alert: Alert) -> str:
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(DetailActionsMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "severity_badge",
-        "status",
+        "status_badge",
         "occurrences",
         "first_seen",
         "last_seen",
@@ -81,6 +84,8 @@ class AlertAdmin(admin.ModelAdmin):
         "first_seen",
         "last_seen",
         "last_notified_at",
+        "channels_told",
+        "notified_severity",
         "silenced_by",
         "acknowledged_at",
         "acknowledged_by",
@@ -97,13 +102,51 @@ class AlertAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # history
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Nothing on an alert is edited by hand (its one writable column was the notifier's
+        # bookkeeping): the page is read-only and changes go through its buttons and the list's
+        # actions, which the change permission allows.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
     @admin.display(description="severity", ordering="severity")
     def severity_badge(self, alert: Alert) -> SafeString:
         return severity_badge(alert.severity)
 
-    @admin.display(description="silenced", boolean=True)
-    def silenced(self, alert: Alert) -> bool:
-        return alert.silenced_by_id is not None
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, alert: Alert) -> SafeString:
+        return status_badge(alert.status)
+
+    # Words, not the admin's ✓/✗ icons: a red ✗ for "not silenced" reads as an error.
+    @admin.display(description="silenced")
+    def silenced(self, alert: Alert) -> str:
+        return "silenced" if alert.silenced_by_id is not None else "—"
+
+    @admin.display(description="notified")
+    def channels_told(self, alert: Alert) -> str:
+        return alert_notified_text(alert=alert)
+
+    def detail_actions(self, obj: Alert) -> list[DetailAction]:
+        buttons = []
+        if obj.status == AlertStatus.FIRING:
+            buttons.append(DetailAction("acknowledge", "Acknowledge"))
+        if obj.is_open:
+            buttons.append(DetailAction("resolve", "Resolve"))
+        return buttons
+
+    def detail_action_names(self) -> set[str]:
+        return {"acknowledge", "resolve"}
+
+    def detail_action_apply(self, request: HttpRequest, obj: Alert, name: str) -> str:
+        user = request.user
+        if name == "acknowledge":
+            alert_acknowledge(alert_id=obj.pk, user=user)  # type: ignore[arg-type]
+            return f"Acknowledged alert {_describe(obj)}: no repeat notifications."
+        alert = alert_resolve(alert_id=obj.pk, user=user)  # type: ignore[arg-type]
+        return (
+            f"Resolved alert {_describe(obj)}. {alert_notified_text(alert=alert, kind='resolved')}"
+        )
 
     @admin.display(description="incident")
     def incident_link(self, alert: Alert) -> SafeString | str:
@@ -112,7 +155,7 @@ class AlertAdmin(admin.ModelAdmin):
         url = reverse("admin:alerts_incident_change", args=[alert.incident_id])
         return format_html('<a href="{}">#{}</a>', url, alert.incident_id)
 
-    @admin.action(description="Acknowledge selected alerts")
+    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
     def acknowledge_alerts(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
         each_selected(
             self,
@@ -124,7 +167,7 @@ class AlertAdmin(admin.ModelAdmin):
             describe=_describe,
         )
 
-    @admin.action(description="Resolve selected alerts")
+    @admin.action(description="Resolve selected alerts", permissions=["change"])
     def resolve_alerts(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
         each_selected(
             self,
@@ -136,7 +179,7 @@ class AlertAdmin(admin.ModelAdmin):
             describe=_describe,
         )
 
-    @admin.action(description="Silence selected alerts…")
+    @admin.action(description="Silence selected alerts…", permissions=["change"])
     def silence_alerts(
         self, request: HttpRequest, queryset: QuerySet[Alert]
     ) -> HttpResponse | None:

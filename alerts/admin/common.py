@@ -9,28 +9,19 @@ from typing import Any, TypeVar
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from beo_automation.admin_actions import error_text
+from beo_automation.admin_display import status_badge
 from beo_automation.errors import AppError
 
-SEVERITY_COLOURS = {"critical": "#ba2121", "high": "#d9534f", "medium": "#e5a00d", "low": "#5a7d9a"}
+__all__ = ["ReadOnlyAdmin", "each_selected", "error_text", "severity_badge"]
 
 M = TypeVar("M", bound=Model)
 
 
-def error_text(exc: AppError) -> str:
-    if exc.details:
-        return f"{exc.message}: " + "; ".join(
-            f"{field}: {' '.join(map(str, msgs))}" for field, msgs in exc.details.items()
-        )
-    return exc.message
-
-
 def severity_badge(severity: str) -> SafeString:
-    return format_html(
-        '<strong style="color:{}">{}</strong>', SEVERITY_COLOURS.get(severity, "inherit"), severity
-    )
+    return status_badge(severity)
 
 
 def each_selected(

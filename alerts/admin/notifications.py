@@ -7,11 +7,13 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from alerts.admin.common import ReadOnlyAdmin
 from alerts.models import Notification, NotificationAttempt, NotificationChannel
 from alerts.notifications import channel_record
 from alerts.notifiers import configured_channels
+from beo_automation.admin_display import status_badge
 
 
 class AttemptInline(admin.TabularInline):
@@ -85,6 +87,7 @@ class NotificationChannelAdmin(ReadOnlyAdmin):
     def configured(self, channel: NotificationChannel) -> bool:
         return channel.key in {c.key for c in configured_channels()}
 
-    @admin.display(description="failing", boolean=True)
-    def failing(self, channel: NotificationChannel) -> bool:
-        return channel.is_failing
+    # Words, not the admin's ✓/✗ icons: a red ✗ for "not failing" reads as an error.
+    @admin.display(description="failing")
+    def failing(self, channel: NotificationChannel) -> SafeString | str:
+        return status_badge("failed", "failing") if channel.is_failing else "no"

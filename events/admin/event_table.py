@@ -7,25 +7,31 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 
+from beo_automation.admin_display import cut_text, status_badge
 from events.admin.big_table import BigTableAdmin, duration_text, pretty_json
-from events.models import Event, EventArchive
+from events.models import Event, EventArchive, Status
 from events.selectors import events_search
 
 EVENT_LIST_COLUMNS = (
     "id",
     "type",
-    "status",
+    "status_badge",
     "priority_label",
     "owner",
     "created_at",
     "attempts",
     "duration",
 )
+# The live list shows why an event failed instead of how long it took (on its page): at
+# 1440 px, beside the navigation and the filters, there is room for one of them.
+LIVE_EVENT_LIST_COLUMNS = (*EVENT_LIST_COLUMNS[:-1], "last_error_short")
 
 EVENT_DETAIL_FIELDSETS: Any = (
-    (None, {"fields": ("id", "type", "status", "priority_label", "owner")}),
+    (None, {"fields": ("id", "type", "status_badge", "priority_label", "owner")}),
     ("Payload and result", {"fields": ("payload_json", "result_json", "last_error")}),
     (
         "Processing",
@@ -37,13 +43,18 @@ EVENT_DETAIL_FIELDSETS: Any = (
                 "created_at",
                 "available_at",
                 "started_at",
-                "completed_at",
+                "finished_at",
                 "updated_at",
             )
         },
     ),
     ("Request", {"fields": ("request_id", "idempotency_key")}),
 )
+FINISHED_WORD = {
+    Status.COMPLETED: "Completed",
+    Status.FAILED: "Failed (gave up)",
+    Status.CANCELLED: "Cancelled",
+}
 EVENT_DETAIL_FIELDS = tuple(f for _, opts in EVENT_DETAIL_FIELDSETS for f in opts["fields"])
 
 
@@ -67,6 +78,23 @@ class EventTableAdmin(BigTableAdmin):
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         return events_search(queryset=queryset, term=search_term), False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Event | EventArchive) -> SafeString:
+        return status_badge(obj.status)
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: Event | EventArchive) -> SafeString | str:
+        return cut_text(obj.last_error)
+
+    @admin.display(description="finished at")
+    def finished_at(self, obj: Event | EventArchive) -> str:
+        """When it reached its final state, said as that state: `completed_at` holds the time
+        for completed, failed and cancelled events alike."""
+        if obj.completed_at is None:
+            return "—"
+        word = FINISHED_WORD.get(Status(obj.status), "Finished")
+        return f"{word} {date_format(timezone.localtime(obj.completed_at), 'DATETIME_FORMAT')}"
 
     @admin.display(description="priority", ordering="priority")
     def priority_label(self, obj: Event | EventArchive) -> str:

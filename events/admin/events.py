@@ -1,4 +1,5 @@
-"""Live events: read-only detail pages, a create form, and the Retry/Cancel actions.
+"""Live events: read-only detail pages with Retry/Cancel buttons, a create form, and the
+Retry/Cancel list actions.
 
 Creating, retrying and cancelling go through events.services, exactly as the API does.
 """
@@ -13,21 +14,24 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from beo_automation.admin_actions import DetailAction, DetailActionsMixin
 from beo_automation.errors import PayloadTooLargeError, ValidationError
 from beo_automation.parsers import JSONFormField
 from events.admin.event_table import (
     EVENT_DETAIL_FIELDS,
     EVENT_DETAIL_FIELDSETS,
-    EVENT_LIST_COLUMNS,
+    LIVE_EVENT_LIST_COLUMNS,
     EventTableAdmin,
 )
-from events.models import Event, Priority, WebhookDelivery
+from events.models import Event, Priority, Status, WebhookDelivery
 from events.services import (
     ACTION_LIMIT,
     EventAction,
     EventInput,
+    event_cancel,
     event_create,
     event_input_validate,
+    event_retry,
     events_action_apply,
 )
 from events.submission import TYPE_RULE
@@ -94,9 +98,16 @@ class WebhookDeliveryInline(admin.TabularInline):
 _DONE_WORD = {"retry": "Retried", "cancel": "Cancelled"}
 
 
+# What each detail-page button calls: the API's services for POST /events/{id}/retry|cancel/.
+_DETAIL_ACTIONS = {
+    "retry": (Status.FAILED, DetailAction("retry", "Retry"), event_retry),
+    "cancel": (Status.PENDING, DetailAction("cancel", "Cancel", danger=True), event_cancel),
+}
+
+
 @admin.register(Event)
-class EventAdmin(EventTableAdmin):
-    list_display = EVENT_LIST_COLUMNS
+class EventAdmin(DetailActionsMixin, EventTableAdmin):
+    list_display = LIVE_EVENT_LIST_COLUMNS
     list_display_links = ("id", "type")
     actions = ("retry_events", "cancel_events")
 
@@ -145,6 +156,23 @@ class EventAdmin(EventTableAdmin):
         logger.info(
             "Event created in the admin", event_id=event.pk, user=request.user.get_username()
         )
+
+    def detail_actions(self, obj: Event) -> list[DetailAction]:
+        return [button for status, button, _ in _DETAIL_ACTIONS.values() if obj.status == status]
+
+    def detail_action_names(self) -> set[str]:
+        return set(_DETAIL_ACTIONS)
+
+    def detail_action_apply(self, request: HttpRequest, obj: Event, name: str) -> str:
+        _, _, service = _DETAIL_ACTIONS[name]
+        event = service(event_id=obj.pk)
+        logger.info(
+            "Admin action on an event",
+            action=name,
+            event_id=event.pk,
+            user=request.user.get_username(),
+        )
+        return f"{_DONE_WORD[name]} event #{event.pk}: it is {event.status} now."
 
     @admin.action(description="Retry selected failed events", permissions=["change"])
     def retry_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:

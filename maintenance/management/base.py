@@ -11,6 +11,7 @@ import structlog
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from beo_automation.logs import logging_for_terminal
 from beo_automation.operator_commands import database_failure_message
 from maintenance.errors import MaintenanceError
 from maintenance.services.run_records import RunContext, command_context
@@ -20,6 +21,7 @@ logger = structlog.get_logger("maintenance")
 
 class MaintenanceCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> str | None:
+        logging_for_terminal(stdout=self.stdout)
         try:
             return super().execute(*args, **options)
         except CommandError:

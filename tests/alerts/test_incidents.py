@@ -117,8 +117,19 @@ def test_an_unacknowledged_incident_escalates_once_overdue(settings, channel):
     assert Notification.objects.filter(alert=overdue, kind="firing").count() == 1
     entry = incident.timeline.get(kind=TimelineKind.ESCALATED)
     assert "not acknowledged within 15 min" in entry.text
+    assert "alert raised, sent to 1 channel." in entry.text
     incident.refresh_from_db()
     assert incident.escalated_at is not None
+
+
+def test_an_escalation_without_a_channel_does_not_say_notified(settings):
+    settings.ALERT_NOTIFY_URLS = ""
+    incident = critical_incident("Database Unreachable")
+
+    incidents_escalate(now=incident.response_due_at + timedelta(minutes=1))
+
+    entry = incident.timeline.get(kind=TimelineKind.ESCALATED)
+    assert entry.text.endswith("but no channel is configured: nobody was notified.")
 
 
 def test_escalation_is_recorded_once_and_repeats_only_per_interval(settings, channel):

@@ -40,7 +40,9 @@ def test_an_unreachable_database_is_paged_directly_then_stored_once_it_is_back(
     first = manage("evaluate_alerts", timeout=90, **env)
     assert first.returncode == 0, first.stderr
     assert "CRITICAL Database Unreachable" in first.stdout
-    assert "The database is unreachable" in first.stderr
+    assert "The database is unreachable: its alert was logged, sent directly to 1 channel," in (
+        first.stderr
+    )
     assert "Traceback" not in first.stderr
     (body,) = channel.wait_for(1)
     assert body["title"] == "[CRITICAL] Database Unreachable"

@@ -28,3 +28,11 @@ def test_anonymous_users_are_sent_to_login(client):
     response = client.get("/admin/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_view_site_leads_to_a_page_that_exists(client, superuser):
+    client.force_login(superuser)
+    page = client.get("/admin/").content.decode()
+    link = page.split("View site", 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    assert link == "/api/docs/"
+    assert client.get(link).status_code == 200

@@ -46,3 +46,16 @@ def test_bootstrap_local_refuses_outside_debug(settings):
     with pytest.raises(CommandError, match="DEBUG=true"):
         call_command("bootstrap_local")
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db
+def test_staff_check_says_how_to_create_the_first_staff_user(capsys):
+    call_command("staff_check")
+    out = capsys.readouterr().out
+    assert 'make manage ARGS="createsuperuser"' in out
+
+
+@pytest.mark.django_db
+def test_staff_check_is_silent_once_a_staff_user_exists(capsys, staff_user):
+    call_command("staff_check")
+    assert capsys.readouterr().out == ""

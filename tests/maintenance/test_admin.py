@@ -137,3 +137,41 @@ def test_an_alert_evaluation_run_shows_its_measurements_per_rule(client, superus
     assert "<th>memory</th>" in body
     assert "✗ memory 91% &gt; 85%" in body or "✗ memory 91% > 85%" in body
     assert "not measured: SQLite has no connection count" in body
+
+
+@pytest.mark.django_db
+def test_routine_job_runs_are_hidden_by_default_with_a_toggle(client, superuser):
+    make_run("evaluate_alerts", 1)
+    make_run("retry_notifications", 2)
+    make_run("evaluate_alerts", 3, outcome=Outcome.FAILED, error="boom")
+    make_run("evaluate_alerts", 4, trigger=Trigger.COMMAND)
+    make_run("backup_db", 5)
+    client.force_login(superuser)
+
+    default = client.get(reverse(CHANGELIST))
+    shown = [(r.operation, r.outcome, r.trigger) for r in default.context["cl"].result_list]
+    # A failed routine run, or one an operator started, is news; a successful tick is not.
+    assert shown == [
+        ("evaluate_alerts", "failed", "schedule"),
+        ("evaluate_alerts", "success", "command"),
+        ("backup_db", "success", "schedule"),
+    ]
+    assert "Hidden when successful" in default.content.decode()
+
+    everything = client.get(reverse(CHANGELIST), {"routine": "shown"})
+    assert len(everything.context["cl"].result_list) == 5
+    only = client.get(reverse(CHANGELIST), {"routine": "only"})
+    assert {r.operation for r in only.context["cl"].result_list} == {
+        "evaluate_alerts",
+        "retry_notifications",
+    }
+
+
+@pytest.mark.django_db
+def test_the_runs_list_colours_outcomes_with_classes_not_inline_styles(client, superuser):
+    make_run("backup_db", 5, outcome=Outcome.FAILED, error="x" * 500)
+    client.force_login(superuser)
+    body = client.get(reverse(CHANGELIST)).content.decode()
+    assert '<span class="beo-status beo-status--failed">failed</span>' in body
+    assert 'class="beo-cut"' in body
+    assert 'style="' not in body.split("<body", 1)[1]

@@ -33,6 +33,7 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> str:
         from alerts import jobs
+        from alerts.notifiers import configured_channels
 
         report = jobs.evaluate_alerts(
             context=command_context(command="evaluate_alerts"),
@@ -54,9 +55,15 @@ class Command(OperatorCommand):
                     line = f"✗ {label:<15} {check.severity.upper()} {check.name}: {check.message}"
                     self.stdout.write(self.style.ERROR(line))
         if not report.database_ok:
+            count = len(configured_channels())
+            told = (
+                f"sent directly to {count} channel{'s' if count != 1 else ''}"
+                if count
+                else "not sent (no channel configured: nobody was notified)"
+            )
             self.stderr.write(
-                "The database is unreachable: its alert was logged and sent directly and will "
-                "be stored once it answers; the other checks wait for it."
+                f"The database is unreachable: its alert was logged, {told}, and will be "
+                "stored once it answers; the other checks wait for it."
             )
         return report.summary()
 

@@ -29,13 +29,13 @@ class Command(OperatorCommand):
         if not settings.DEBUG:
             raise CommandError(
                 "bootstrap_local only runs with DEBUG=true; in production create staff users "
-                "with `manage.py createsuperuser`."
+                'with `make manage ARGS="createsuperuser"`.'
             )
         user_model = get_user_model()
         if user_model.objects.filter(is_superuser=True).exists():
             self.stdout.write(
                 f"Admin: http://127.0.0.1:{self._port()}/admin/ (existing superuser; "
-                "`python manage.py changepassword <name>` resets a password)"
+                '`make manage ARGS="changepassword <name>"` resets a password)'
             )
             return
         username = options["username"]
