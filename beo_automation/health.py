@@ -29,7 +29,7 @@ from typing import Any, Literal
 import redis.asyncio
 import redis.exceptions
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views import View
@@ -251,14 +251,14 @@ class HealthReportView(HealthCheckView):
     def get_executor(self) -> Iterator[Executor]:
         yield _runner.started()[1]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # The framework's dispatch, synchronous (see get()).
-        response: HttpResponse = View.dispatch(self, request, *args, **kwargs)
+        response = View.dispatch(self, request, *args, **kwargs)
         patch_vary_headers(response, ["Accept"])
         add_never_cache_headers(response)
         return response
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Synchronous, on the process's own loop (_ChecksRunner), rather than the framework's
         # async get(), which under WSGI costs a new loop and thread per request. The framework's
         # get() would also negotiate HTML, text, feeds and OpenMetrics, each naming the checks by

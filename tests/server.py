@@ -13,15 +13,12 @@ from tests.subprocess_env import BIN, free_port, output_after_kill, popen
 
 
 @contextlib.contextmanager
-def gunicorn(
-    workers: int = 1, *, health_port: int | None = None, **env: str | None
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """gunicorn on a free port; with `health_port`, the probe lane (HEALTH_PORT) there too."""
+def gunicorn(workers: int = 1, **env: str | None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """gunicorn on a free port; with HEALTH_PORT in `env`, the probe lane there too."""
     port = free_port()
     lane: list[str] = []
-    if health_port is not None:
-        env["HEALTH_PORT"] = str(health_port)
-        lane = ["--bind", f"127.0.0.1:{health_port}"]
+    if env.get("HEALTH_PORT"):
+        lane = ["--bind", f"127.0.0.1:{env['HEALTH_PORT']}"]
     proc = popen(
         [
             str(BIN / "gunicorn"),

@@ -48,7 +48,7 @@ def test_health_port_adds_the_probe_lane_on_localhost_unless_health_host_says_ot
 
 def test_the_probe_lane_serves_only_the_monitoring_endpoints():
     lane_port = free_port()
-    with gunicorn(workers=1, health_port=lane_port) as (base, _):
+    with gunicorn(workers=1, HEALTH_PORT=str(lane_port)) as (base, _):
         lane = f"http://127.0.0.1:{lane_port}"
         health = requests.get(f"{lane}/api/health/", timeout=30)
         live = requests.get(f"{lane}/api/health/live/", timeout=30)
@@ -80,7 +80,7 @@ def test_a_probe_on_the_lane_waits_for_one_request_not_the_whole_queue():
     # API port, then a probe on the lane. Once the worker is free it takes one connection from
     # each ready listener in turn: the probe is the second request served, not the fourth.
     lane_port = free_port()
-    with gunicorn(workers=1, health_port=lane_port, LOG_FORMAT="json") as (base, proc):
+    with gunicorn(workers=1, HEALTH_PORT=str(lane_port), LOG_FORMAT="json") as (base, proc):
         port = int(base.rsplit(":", 1)[1])
         busy = socket.create_connection(("127.0.0.1", port), timeout=30)
         body = b'{"refresh": "not-a-token"}'
