@@ -36,6 +36,7 @@ from alerts.models import OPEN_ALERT_STATUSES, Alert
 from alerts.occurrences import alert_fingerprint
 from alerts.resolution import alert_resolve
 from alerts.rules import INFRASTRUCTURE_RULES, RuleOutcome, Snapshot
+from alerts.samples import metric_sample_record
 from alerts.services import alert_raise
 from beo_automation.errors import ConflictError
 from beo_automation.metrics.resources import cpu_measure, disks_measure, memory_measure
@@ -231,7 +232,10 @@ def alerts_evaluate(
         report.outcomes.append(outcome)
         if outcome.measured:
             _apply(outcome, report, now=now)
-    if not database.ok:
+    if database.ok:
+        # The overview's sparklines: what was just judged, against the same thresholds.
+        metric_sample_record(snapshot=snapshot, outcomes=report.outcomes, now=now)
+    else:
         waiting = "the database is unreachable"
         report.outcomes += [
             RuleOutcome(rule.__name__.removesuffix("_rule"), rule.__name__, [], waiting)

@@ -414,3 +414,19 @@ class NotificationAttempt(models.Model):
     def __str__(self) -> str:
         outcome = "ok" if self.succeeded else "failed"
         return f"notification {self.notification_id} attempt {self.number} ({outcome})"
+
+
+class MetricSample(models.Model):
+    """What one alert evaluation measured: each check's value and threshold, for the overview's
+    sparklines (alerts.samples writes one row per evaluation and prunes it after a day)."""
+
+    at = models.DateTimeField(db_index=True)
+    # {key: {"title", "value", "threshold", "unit", "severity"}}; one JSON row per minute is
+    # a single INSERT, where a row per metric would be a dozen.
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"metric sample {self.at:%Y-%m-%d %H:%M:%S}"

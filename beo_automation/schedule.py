@@ -55,6 +55,14 @@ def crontab_from_string(expression: str, *, source: str = "schedule") -> crontab
         ) from exc
 
 
+def job_cron(job: ScheduledJob, environ: Mapping[str, str]) -> str | None:
+    """The cron expression `job` runs on with this environment; None when it is disabled."""
+    override = environ.get(job.env_var, "").strip()
+    if override.lower() == DISABLE:
+        return None
+    return override or job.cron
+
+
 def build_beat_schedule(
     jobs: Iterable[ScheduledJob], environ: Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
@@ -65,12 +73,12 @@ def build_beat_schedule(
         if job.name in seen:
             raise ImproperlyConfigured(f"Duplicate scheduled job name {job.name!r}")
         seen.add(job.name)
-        override = environ.get(job.env_var, "").strip()
-        if override.lower() == DISABLE:
+        expression = job_cron(job, environ)
+        if expression is None:
             continue
         entry: dict[str, Any] = {
             "task": job.task,
-            "schedule": crontab_from_string(override or job.cron, source=job.env_var),
+            "schedule": crontab_from_string(expression, source=job.env_var),
             "kwargs": dict(job.kwargs),
             "options": {},
         }

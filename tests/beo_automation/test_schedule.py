@@ -67,3 +67,12 @@ def test_every_job_in_the_settings_table_names_a_registered_task():
     app.loader.import_default_modules()
     missing = [job.task for job in settings.SCHEDULED_JOBS if job.task not in app.tasks]
     assert missing == []
+
+
+def test_job_cron_is_the_expression_the_entry_runs_on():
+    from beo_automation.schedule import job_cron
+
+    backup = JOBS[0]
+    assert job_cron(backup, {}) == "0 2 * * *"
+    assert job_cron(backup, {"SCHEDULE_BACKUP": " 30 1 * * * "}) == "30 1 * * *"
+    assert job_cron(backup, {"SCHEDULE_BACKUP": "disable"}) is None
