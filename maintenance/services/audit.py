@@ -20,6 +20,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
+from maintenance.services.run_records import RunContext, run_recorded
+
 ACTIONS = {
     "create": LogEntry.Action.CREATE,
     "update": LogEntry.Action.UPDATE,
@@ -70,8 +72,14 @@ def audit_record(
     )
 
 
-def audit_purge(*, now: Any = None) -> int:
-    """Delete audit records older than AUDIT_RETENTION_DAYS. Returns how many went."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.AUDIT_RETENTION_DAYS)
-    deleted, _ = LogEntry.objects.filter(timestamp__lt=cutoff).delete()
-    return deleted
+def audit_purge(*, context: RunContext | None = None) -> int:
+    """Delete audit records older than AUDIT_RETENTION_DAYS (a recorded run). Returns how many."""
+    days = settings.AUDIT_RETENTION_DAYS
+    with run_recorded(
+        operation="purge_audit", arguments={"days": days}, context=context or RunContext()
+    ) as run:
+        cutoff = timezone.now() - timedelta(days=days)
+        deleted, _ = LogEntry.objects.filter(timestamp__lt=cutoff).delete()
+        run.summary = {"deleted": deleted, "cutoff": cutoff.isoformat(timespec="seconds")}
+        run.progress(f"Deleted {deleted:,} audit records older than {cutoff:%Y-%m-%d %H:%M}")
+        return deleted
