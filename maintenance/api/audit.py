@@ -104,7 +104,8 @@ class AuditListView(APIView):
         summary="The audit trail",
         description=(
             "Who changed what, when, from which IP and request id: admin edits, API state "
-            "changes and operator commands. Newest first, by cursor (`next`/`previous`). Staff only."
+            "changes and operator commands. Newest first, by cursor (`next`/`previous`). "
+            "Staff only."
         ),
         parameters=[AuditListQuerySerializer],
         responses={

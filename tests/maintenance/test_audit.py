@@ -8,11 +8,14 @@ from datetime import timedelta
 import pytest
 import time_machine
 from auditlog.models import LogEntry
+from django.core.management import call_command
 from django.utils import timezone
 
 from alerts.models import Silence
 from events.models import Event, Status
 from maintenance.services.audit import audit_purge, audit_record
+from maintenance.services.run_records import current_os_user
+from maintenance.services.security.configuration import AUDIT_MIDDLEWARE, check_audit_logging
 from tests.alerts.helpers import fire
 from tests.factories import EventFactory
 
@@ -183,3 +186,36 @@ def test_records_older_than_the_retention_are_purged(auth_client, user, settings
     assert list(
         LogEntry.objects.filter(content_type__model="event").values_list("object_pk", flat=True)
     ) == [str(recent.pk)]
+
+
+def test_an_operator_command_is_recorded_with_os_user_outcome_and_arguments():
+    call_command("prune_maintenance_runs", "--days", "30", verbosity=0)
+    entry = only_entry("maintenancerun")
+    assert entry.action == LogEntry.Action.CREATE
+    data = entry.additional_data
+    assert data["operation"] == "prune_runs"
+    assert data["trigger"] == "command"
+    assert current_os_user() in data["triggered_by"]
+    assert data["outcome"] == "success"
+    assert data["arguments"] == {"days": 30}
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM cannot run inside the test's transaction
+def test_vacuum_full_is_recorded_with_its_parameters():
+    call_command("vacuum_db", "events_subscription", "--full", "--no-input", verbosity=0)
+    entry = only_entry("maintenancerun")
+    assert entry.additional_data["operation"] == "vacuum_db"
+    assert entry.additional_data["arguments"] == {
+        "tables": ["events_subscription"],
+        "full": True,
+        "analyze": True,
+    }
+
+
+def test_the_security_check_passes_the_audit_item_only_with_the_middleware(settings):
+    assert check_audit_logging().status == "pass"
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != AUDIT_MIDDLEWARE]
+    result = check_audit_logging()
+    assert result.status == "fail"
+    assert any("AuditlogMiddleware" in line for line in result.details)
+    assert not LogEntry.objects.filter(object_repr="security_check probe").exists()
