@@ -42,7 +42,7 @@ from events.submission import (
     priority_valid,
     type_valid,
 )
-from maintenance.services.audit import audit_record
+from maintenance.services.audit import audit_create_params, audit_record
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -159,7 +159,7 @@ def event_create(
         # that block's commit). An explicit atomic() here would cost a BEGIN and a COMMIT round
         # trip on every API create.
         event = _new_event(owner=owner, item=item, request_id=request_id)
-        event_insert(event)
+        event_insert(event, audit=audit_create_params(model=Event, actor=owner))
         events_submitted(owner_ids=[owner.pk])
         return event, True
 
@@ -188,7 +188,7 @@ def event_create(
                     request_hash=request_hash,
                     request_id=request_id,
                 )
-                event_insert(event)
+                event_insert(event, audit=audit_create_params(model=Event, actor=owner))
                 events_submitted(owner_ids=[owner.pk])
             return event, True
         except IntegrityError:

@@ -16,7 +16,7 @@ from events.models import Event, Status
 from maintenance.services.audit import audit_purge, audit_record
 from maintenance.services.run_records import current_os_user
 from maintenance.services.security.configuration import AUDIT_MIDDLEWARE, check_audit_logging
-from tests.alerts.helpers import fire
+from tests.alerts.helpers import critical_incident, fire
 from tests.factories import EventFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -219,3 +219,37 @@ def test_the_security_check_passes_the_audit_item_only_with_the_middleware(setti
     assert result.status == "fail"
     assert any("AuditlogMiddleware" in line for line in result.details)
     assert not LogEntry.objects.filter(object_repr="security_check probe").exists()
+
+
+def test_an_api_create_is_recorded_in_the_same_statement(auth_client, user):
+    response = auth_client.post(
+        "/api/events/",
+        {"type": "beo.created", "payload": {}},
+        format="json",
+        HTTP_X_REQUEST_ID=REQUEST_ID,
+        REMOTE_ADDR="10.4.4.4",
+    )
+    assert response.status_code == 201, response.content
+    entry = only_entry(object_pk=str(response.json()["id"]))
+    assert entry.action == LogEntry.Action.CREATE
+    assert entry.actor == user
+    assert entry.cid == REQUEST_ID
+    assert entry.remote_addr == "10.4.4.4"
+    assert entry.object_repr == f"Event #{response.json()['id']}"
+
+
+def test_an_incident_transition_is_recorded(staff_client, staff_user):
+    incident = critical_incident()
+    response = staff_client.post(
+        f"/api/incidents/{incident.pk}/transition/",
+        {"stage": "assessed", "note": "on it"},
+        format="json",
+        HTTP_X_REQUEST_ID=REQUEST_ID,
+    )
+    assert response.status_code == 200, response.content
+    entry = only_entry(
+        "incident", object_pk=str(incident.pk), additional_data__operation="transition"
+    )
+    assert entry.actor == staff_user
+    assert entry.cid == REQUEST_ID
+    assert entry.changes == {"stage": ["detected", "assessed"]}
