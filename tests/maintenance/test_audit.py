@@ -253,3 +253,22 @@ def test_an_incident_transition_is_recorded(staff_client, staff_user):
     assert entry.actor == staff_user
     assert entry.cid == REQUEST_ID
     assert entry.changes == {"stage": ["detected", "assessed"]}
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    [
+        "since=0001-01-01T00:00:00%2B14:00",
+        "since=9999-12-31T23:59:59-14:00",
+        "since=%00",
+        "object_id=%C0%AF",
+        "actor=%E2%80%AEbob",
+        "object_type=a.b%00",
+        "page_size=1e999",
+        "cursor=cD0xMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMw%3D%3D",
+    ],
+)
+def test_crafted_audit_query_strings_are_a_4xx_not_a_500(staff_client, query_string):
+    response = staff_client.get(f"/api/audit/?{query_string}")
+    assert 400 <= response.status_code < 500 or response.status_code == 200, response.content
+    assert response.status_code != 500
