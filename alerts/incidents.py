@@ -33,6 +33,7 @@ from alerts.models import (
 from alerts.postmortem import duration_text, incident_postmortem_template, postmortem_problem
 from alerts.resolution import alert_resolve
 from beo_automation.errors import ConflictError, NotFoundError, ValidationError
+from maintenance.services.audit import audit_record
 
 logger = structlog.get_logger("alerts.incidents")
 
@@ -286,6 +287,14 @@ def incident_transition(
                 user=user,
                 at=now,
             )
+        audit_record(
+            model=Incident,
+            object_id=incident.pk,
+            object_repr=str(incident),
+            actor=user,
+            changes={"stage": [current.value, target.value]},
+            additional_data={"operation": "transition", "note": note},
+        )
     logger.info(
         "Incident stage changed",
         incident_id=incident.pk,

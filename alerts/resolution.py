@@ -17,6 +17,7 @@ from alerts.models import OPEN_ALERT_STATUSES, Alert, AlertStatus, NotificationK
 from alerts.notifications import notifications_queue
 from alerts.selectors import alert_get
 from beo_automation.errors import ConflictError
+from maintenance.services.audit import audit_record
 
 logger = structlog.get_logger("alerts")
 
@@ -40,6 +41,15 @@ def alert_resolve(
         if updated != 1:
             raise ConflictError("Alert is already resolved")
         notifications_queue(alert=alert, kind=NotificationKind.RESOLVED)
+        if user is not None:  # automatic resolves are the evaluator's, not a person's
+            audit_record(
+                model=Alert,
+                object_id=alert.pk,
+                object_repr=str(alert),
+                actor=user,
+                changes={"status": ["open", AlertStatus.RESOLVED.value]},
+                additional_data={"operation": "resolve", "resolution": reason},
+            )
     logger.info(
         "Alert resolved",
         alert_id=alert.pk,

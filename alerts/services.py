@@ -29,6 +29,7 @@ from alerts.models import Alert, AlertStatus
 from alerts.occurrences import Occurrences, alert_input_validate, occurrences_store
 from alerts.selectors import alert_get
 from beo_automation.errors import ConflictError
+from maintenance.services.audit import audit_record
 
 logger = structlog.get_logger("alerts")
 
@@ -103,6 +104,14 @@ def alert_acknowledge(*, alert_id: int, user: User | None, now: datetime | None 
             incident_acknowledge_if_needed(
                 incident_id=alert.incident_id, user=user, now=now, via=f"alert #{alert.pk}"
             )
+        audit_record(
+            model=Alert,
+            object_id=alert.pk,
+            object_repr=str(alert),
+            actor=user,
+            changes={"status": [AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value]},
+            additional_data={"operation": "acknowledge"},
+        )
     logger.info(
         "Alert acknowledged",
         alert_id=alert.pk,

@@ -162,6 +162,13 @@ JOBS: list[ScheduledJob] = [
         expires=12 * 3600,
         description="Delete maintenance run records older than MAINTENANCE_RUN_RETENTION_DAYS.",
     ),
+    ScheduledJob(
+        name="purge_audit",
+        task="maintenance.purge_audit",
+        cron="45 4 * * *",
+        expires=12 * 3600,
+        description="Delete audit records older than AUDIT_RETENTION_DAYS.",
+    ),
 ]
 
 

@@ -215,6 +215,24 @@ EVENT_LIST_CACHE_TTL = env.int("EVENT_LIST_CACHE_TTL", default=30)
 # --- Events -----------------------------------------------------------------------------------
 EVENT_PAYLOAD_MAX_BYTES = env.int("EVENT_PAYLOAD_MAX_BYTES", default=64 * 1024)
 EVENT_MAX_ATTEMPTS = env.int("EVENT_MAX_ATTEMPTS", default=5)
+
+# --- Audit trail (docs/operations.md#audit-trail) ---------------------------------------------
+
+# Audit records older than this many days are purged by the nightly audit_purge job.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# The request id (beo_automation.middleware) is the audit records' correlation id.
+AUDITLOG_CID_HEADER = "X-Request-ID"
+AUDITLOG_STORE_JSON_CHANGES = True
+# Model history by auditlog's signals. Event is not here: its rows are written by hand-composed
+# INSERT/COPY (events.E001/E002); its changes are recorded explicitly (maintenance.services.audit).
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    "alerts.Alert",
+    "alerts.Incident",
+    "alerts.Silence",
+    "alerts.NotificationChannel",
+    "events.Subscription",
+    {"model": "auth.User", "mask_fields": ["password"]},
+)
 # The sweeper re-enqueues pending events untouched this long (their message was lost)...
 EVENT_REQUEUE_AFTER = env.int("EVENT_REQUEUE_AFTER", default=60)
 # ...and returns processing events without progress this long (their worker died) to pending.

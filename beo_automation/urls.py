@@ -16,6 +16,7 @@ from beo_automation.metrics.prometheus import metrics_view
 from beo_automation.renderers import JSONRenderer
 from beo_automation.token_views import TokenObtainView, TokenRefreshView
 from beo_automation.views import HealthView, LivenessView
+from maintenance.api.audit import AuditListView
 
 handler400 = "beo_automation.errors.handler400"
 handler403 = "beo_automation.errors.handler403"
@@ -59,6 +60,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenObtainView.as_view(), name="auth-token"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("events/", include("events.api.urls", namespace="events")),
+    path("audit/", AuditListView.as_view(), name="audit-list"),
     path("alerts/", include((alert_urlpatterns, "alerts"), namespace="alerts")),
     path("incidents/", include((incident_urlpatterns, "incidents"), namespace="incidents")),
     # Public (SPECTACULAR_SETTINGS' SERVE_*) and not rate limited.

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "axes",  # login lockout (docs/security.md)
     "csp",  # Content-Security-Policy (docs/security.md)
+    "auditlog",  # model history and the audit trail (docs/operations.md#audit-trail)
     "beo_automation.apps.CoreConfig",
     "events",
     "alerts",
@@ -55,6 +56,8 @@ MIDDLEWARE = [
     "beo_automation.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the session user is known: actor, client IP and request id (cid) for audit records.
+    "beo_automation.audit_middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # ?status__exact=%00 on an admin page: Django's ?e=1 redirect or a 400, not a 500.
     "beo_automation.middleware.AdminQueryNulMiddleware",

@@ -166,6 +166,33 @@ def events_insert_like(
 
 
 _insert_statement: tuple[str, list[Field[Any, Any]]] | None = None
+_audited_statement: str | None = None
+
+
+def _audited_insert() -> str:
+    """The event's INSERT with its audit record (django-auditlog's table) in the same
+    statement: a CTE, so the API create keeps one round trip and the two commit together."""
+    global _audited_statement  # noqa: PLW0603 - composed once per process, then read-only
+    if _audited_statement is None:
+        from auditlog.models import LogEntry
+
+        from maintenance.services.audit import AUDIT_CREATE_COLUMNS
+
+        insert, _ = _single_insert()
+        pk = sql.Identifier(str(Event._meta.pk.column))
+        statement = sql.SQL(
+            "WITH e AS ({insert}), a AS (INSERT INTO {log} (object_pk, object_id, object_repr, "
+            "changes_text, {columns}) SELECT e.{pk}::text, e.{pk}, 'Event #' || e.{pk}, '', "
+            "{values} FROM e) SELECT {pk} FROM e"
+        ).format(
+            insert=sql.SQL(insert),
+            log=sql.Identifier(LogEntry._meta.db_table),
+            columns=sql.SQL(", ").join(sql.Identifier(c) for c in AUDIT_CREATE_COLUMNS),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(AUDIT_CREATE_COLUMNS)),
+            pk=pk,
+        )
+        _audited_statement = statement.as_string(connection.connection)
+    return _audited_statement
 
 
 def _single_insert() -> tuple[str, list[Field[Any, Any]]]:
@@ -201,16 +228,30 @@ def _server_binding_cursor(db: BaseDatabaseWrapper) -> CursorWrapper:
     return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
-def event_insert(event: Event) -> None:
-    """Save a new (unsaved, id-less) event; as `event.save(force_insert=True)`."""
+def event_insert(event: Event, *, audit: list[Any] | None = None) -> None:
+    """Save a new (unsaved, id-less) event; as `event.save(force_insert=True)`. With `audit`
+    (maintenance.services.audit.audit_create_params), its audit record in the same statement."""
     # The connection itself, not the django.db.connection proxy, which looks it up again on
     # every attribute read (a few percent of an API create).
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or event.pk is not None:
         event.save(force_insert=True)
+        if audit is not None:
+            from maintenance.services.audit import audit_record
+
+            audit_record(
+                model=Event,
+                object_id=event.pk,
+                object_repr=f"Event #{event.pk}",
+                action="create",
+                actor=event.owner,
+            )
         return
     statement, fields = _single_insert()
     params = [field.get_db_prep_save(field.pre_save(event, add=True), db) for field in fields]
+    if audit is not None:
+        statement = _audited_insert()
+        params += audit
     with _server_binding_cursor(db) as cursor:
         cursor.execute(statement, params)
         (event.pk,) = cursor.fetchone()

@@ -42,6 +42,7 @@ from events.submission import (
     priority_valid,
     type_valid,
 )
+from maintenance.services.audit import audit_create_params, audit_record
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -158,7 +159,7 @@ def event_create(
         # that block's commit). An explicit atomic() here would cost a BEGIN and a COMMIT round
         # trip on every API create.
         event = _new_event(owner=owner, item=item, request_id=request_id)
-        event_insert(event)
+        event_insert(event, audit=audit_create_params(model=Event, actor=owner))
         events_submitted(owner_ids=[owner.pk])
         return event, True
 
@@ -187,7 +188,7 @@ def event_create(
                     request_hash=request_hash,
                     request_id=request_id,
                 )
-                event_insert(event)
+                event_insert(event, audit=audit_create_params(model=Event, actor=owner))
                 events_submitted(owner_ids=[owner.pk])
             return event, True
         except IntegrityError:
@@ -210,6 +211,22 @@ def event_bulk_create(
         created = events_insert_like(template=template, items=items, returning=EVENT_API_FIELDS)
         if created:
             events_submitted(owner_ids=[owner.pk])
+            # One record per request, not per event: the count and the id range.
+            ids = [row["id"] for row in created]
+            audit_record(
+                model=Event,
+                object_id=ids[0],
+                object_repr=f"{len(ids)} events #{min(ids)}-#{max(ids)}",
+                action="create",
+                actor=owner,
+                additional_data={
+                    "operation": "bulk_create",
+                    "count": len(ids),
+                    "first_id": min(ids),
+                    "last_id": max(ids),
+                    "ids": ids,
+                },
+            )
     return created
 
 
@@ -223,7 +240,7 @@ def _conflict(event_id: int, action: str, allowed: Status) -> AppError:
     )
 
 
-def event_retry(*, event_id: int) -> Event:
+def event_retry(*, event_id: int, actor: User | None = None) -> Event:
     """Dead letter → pending: a failed event gets EVENT_MAX_ATTEMPTS more attempts."""
     now = timezone.now()
     with transaction.atomic():
@@ -238,18 +255,35 @@ def event_retry(*, event_id: int) -> Event:
             raise _conflict(event_id, "retry", Status.FAILED)
         event = Event.objects.get(pk=event_id)
         events_submitted(owner_ids=[event.owner_id])
+        audit_record(
+            model=Event,
+            object_id=event_id,
+            object_repr=f"Event #{event_id}",
+            actor=actor,
+            changes={"status": [Status.FAILED.value, Status.PENDING.value]},
+            additional_data={"operation": "retry"},
+        )
     return event
 
 
-def event_cancel(*, event_id: int) -> Event:
+def event_cancel(*, event_id: int, actor: User | None = None) -> Event:
     """Pending → cancelled. Anything a worker already took cannot be cancelled."""
     now = timezone.now()
-    updated = Event.objects.filter(pk=event_id, status=Status.PENDING).update(
-        status=Status.CANCELLED, updated_at=now, completed_at=now
-    )
-    if updated != 1:
-        raise _conflict(event_id, "cancel", Status.PENDING)
-    event = Event.objects.get(pk=event_id)
+    with transaction.atomic():
+        updated = Event.objects.filter(pk=event_id, status=Status.PENDING).update(
+            status=Status.CANCELLED, updated_at=now, completed_at=now
+        )
+        if updated != 1:
+            raise _conflict(event_id, "cancel", Status.PENDING)
+        event = Event.objects.get(pk=event_id)
+        audit_record(
+            model=Event,
+            object_id=event_id,
+            object_repr=f"Event #{event_id}",
+            actor=actor,
+            changes={"status": [Status.PENDING.value, Status.CANCELLED.value]},
+            additional_data={"operation": "cancel"},
+        )
     events_changed(owner_ids=[event.owner_id])
     return event
 

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from maintenance.models import Trigger
 from maintenance.services.archive import events_archive
+from maintenance.services.audit import audit_purge
 from maintenance.services.backup import database_backup
 from maintenance.services.reindex import database_reindex
 from maintenance.services.run_records import RunContext, describe_error, maintenance_runs_prune
@@ -142,6 +143,16 @@ def prune_runs(trigger: str = Trigger.SCHEDULE, triggered_by: str = "") -> dict[
         lambda context: maintenance_runs_prune(
             older_than_days=settings.MAINTENANCE_RUN_RETENTION_DAYS, context=context
         ),
+        trigger=trigger,
+        triggered_by=triggered_by,
+    )
+
+
+@shared_task(name="maintenance.purge_audit", **TASK_OPTIONS)
+def purge_audit(trigger: str = Trigger.SCHEDULE, triggered_by: str = "") -> dict[str, Any]:
+    return run_unattended(
+        "purge_audit",
+        lambda context: audit_purge(context=context),
         trigger=trigger,
         triggered_by=triggered_by,
     )

@@ -323,7 +323,7 @@ class EventRetryView(APIView):
     )
     def post(self, request: Request, event_id: int) -> Response:
         event_ensure_visible(viewer=request.user, event_id=event_id)  # type: ignore[arg-type]
-        event = event_retry(event_id=event_id)
+        event = event_retry(event_id=event_id, actor=request.user)  # type: ignore[arg-type]
         return Response(event_representation(event_row(event)))
 
 
@@ -339,5 +339,5 @@ class EventCancelView(APIView):
     )
     def post(self, request: Request, event_id: int) -> Response:
         event_ensure_visible(viewer=request.user, event_id=event_id)  # type: ignore[arg-type]
-        event = event_cancel(event_id=event_id)
+        event = event_cancel(event_id=event_id, actor=request.user)  # type: ignore[arg-type]
         return Response(event_representation(event_row(event)))

@@ -241,6 +241,8 @@ def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str, loud: bool =
             # Write it again, in the restored table, so the restore itself stays on record.
             run.pk = None
             run.save(force_insert=True)
+        if run.trigger != Trigger.SCHEDULE:
+            _audit(run)
     except DatabaseError as exc:
         # The failure may be the database itself; the log line below still records the run.
         logger.warning(
@@ -259,6 +261,28 @@ def _finish(recorder: RunRecorder, *, outcome: Outcome, error: str, loud: bool =
         duration_seconds=run.duration_seconds,
         summary=recorder.summary,
         error=error or None,
+    )
+
+
+def _audit(run: MaintenanceRun) -> None:
+    """An operator's or staff member's run (not beat's) on the audit trail too, beside its run
+    record: who, outcome and parameters, searchable with the API's and the admin's changes."""
+    from maintenance.services.audit import audit_record
+
+    audit_record(
+        model=MaintenanceRun,
+        object_id=run.pk,
+        object_repr=f"{run.operation} run #{run.pk}",
+        action="create",
+        additional_data={
+            "operation": run.operation,
+            "trigger": run.trigger,
+            "triggered_by": run.triggered_by,
+            "outcome": run.outcome,
+            "arguments": run.arguments,
+            "summary": run.summary,
+            "error": run.error or None,
+        },
     )
 
 

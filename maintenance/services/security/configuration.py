@@ -160,6 +160,40 @@ def check_errors() -> CheckResult:
     )
 
 
+AUDIT_MIDDLEWARE = "beo_automation.audit_middleware.AuditlogMiddleware"
+AUDITED_MODELS = ("alerts.Alert", "alerts.Incident", "events.Subscription", "auth.User")
+
+
+def _audit_trail_problems() -> list[str]:
+    """The audit trail (docs/operations.md#audit-trail) for real: installed, its middleware in
+    the chain, the models registered, and a record write that works (rolled back)."""
+    if "auditlog" not in settings.INSTALLED_APPS:
+        return ["django-auditlog is not installed: no audit trail"]
+    from auditlog.registry import auditlog
+    from django.apps import apps
+    from django.db import DatabaseError, transaction
+
+    from maintenance.services.audit import audit_record
+
+    problems = []
+    if AUDIT_MIDDLEWARE not in settings.MIDDLEWARE:
+        problems.append(f"{AUDIT_MIDDLEWARE} is not in MIDDLEWARE: no actor, IP or request id")
+    unregistered = [
+        label for label in AUDITED_MODELS if not auditlog.contains(apps.get_model(label))
+    ]
+    if unregistered:
+        problems.append(f"not registered with auditlog: {', '.join(unregistered)}")
+    from maintenance.models import MaintenanceRun
+
+    try:
+        with transaction.atomic():
+            audit_record(model=MaintenanceRun, object_id=0, object_repr="security_check probe")
+            transaction.set_rollback(True)  # a probe, not a record
+    except DatabaseError as exc:
+        problems.append(f"an audit record cannot be written: {str(exc).splitlines()[0]}")
+    return problems
+
+
 def check_audit_logging() -> CheckResult:
     from maintenance.models import MaintenanceRun
 
@@ -172,6 +206,7 @@ def check_audit_logging() -> CheckResult:
         )
     if "django.contrib.admin" not in settings.INSTALLED_APPS:
         problems.append("django.contrib.admin is not installed: no record of staff changes")
+    problems += _audit_trail_problems()
     runs = MaintenanceRun.objects.count()
     if problems:
         return CheckResult(
@@ -182,5 +217,6 @@ def check_audit_logging() -> CheckResult:
         name="",
         status="pass",
         reason=f"requests and operations logged at {logging.getLevelName(root_level).lower()} "
-        f"({destination}); staff changes in the admin log; {runs:,} job runs on record",
+        f"({destination}); audit trail on (django-auditlog: admin, API, operator changes); "
+        f"{runs:,} job runs on record",
     )
