@@ -272,3 +272,19 @@ def test_crafted_audit_query_strings_are_a_4xx_not_a_500(staff_client, query_str
     response = staff_client.get(f"/api/audit/?{query_string}")
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.content
     assert response.status_code != 500
+
+
+def test_a_change_made_after_a_request_in_the_same_thread_is_not_put_on_that_requests_actor(
+    auth_client, user
+):
+    # auditlog keeps the last request's context in its context variable; our middleware ends
+    # it with the request, so a later change without a request names no actor and no address.
+    event = EventFactory(owner=user, status=Status.FAILED)
+    assert (
+        auth_client.post(f"/api/events/{event.pk}/retry/", REMOTE_ADDR="203.0.113.9").status_code
+        == 200
+    )
+    record = audit_record(model=Event, object_id=event.pk, object_repr="later", action="update")
+    assert record.actor is None
+    assert record.remote_addr is None
+    assert record.cid is None
