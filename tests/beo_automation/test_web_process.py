@@ -24,6 +24,19 @@ GUNICORN = [
 ]
 
 
+def hold_the_worker(port: int) -> tuple[socket.socket, bytes]:
+    """A request whose body is still arriving: the worker that took it reads it until the test
+    sends the rest (returned). Its answer, once complete, is a 401."""
+    busy = socket.create_connection(("127.0.0.1", port), timeout=30)
+    body = b'{"refresh": "not-a-token"}'
+    busy.sendall(
+        b"POST /api/auth/token/refresh/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body[:5])
+    )
+    time.sleep(0.5)
+    return busy, body[5:]
+
+
 def _bind(**env: Any) -> str:
     result = python(
         "import json, beo_automation.gunicorn_conf as c; print(json.dumps(c.bind))", **env
@@ -82,14 +95,7 @@ def test_a_probe_on_the_lane_waits_for_one_request_not_the_whole_queue():
     lane_port = free_port()
     with gunicorn(workers=1, HEALTH_PORT=str(lane_port), LOG_FORMAT="json") as (base, proc):
         port = int(base.rsplit(":", 1)[1])
-        busy = socket.create_connection(("127.0.0.1", port), timeout=30)
-        body = b'{"refresh": "not-a-token"}'
-        busy.sendall(
-            b"POST /api/auth/token/refresh/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(body), body[:5])
-        )
-        time.sleep(0.5)
+        busy, rest = hold_the_worker(port)
         queued = []
         for target, path in [(port, "/api/health/live/")] * 3 + [(lane_port, "/api/health/")]:
             sock = socket.create_connection(("127.0.0.1", target), timeout=30)
@@ -98,7 +104,7 @@ def test_a_probe_on_the_lane_waits_for_one_request_not_the_whole_queue():
             )
             queued.append(sock)
             time.sleep(0.1)  # queued in this order
-        busy.sendall(body[5:])
+        busy.sendall(rest)
         answers = [_read_all(sock) for sock in [busy, *queued]]
         proc.terminate()
         output = proc.communicate(timeout=40)[0]
@@ -231,14 +237,7 @@ def test_a_graceful_stop_answers_the_request_in_flight_and_those_queued_behind_i
     with gunicorn(workers=1) as (base, proc):
         port = int(base.rsplit(":", 1)[1])
         # In flight: the only worker is reading this body when the stop begins.
-        busy = socket.create_connection(("127.0.0.1", port), timeout=30)
-        body = b'{"refresh": "not-a-token"}'
-        busy.sendall(
-            b"POST /api/auth/token/refresh/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(body), body[:5])
-        )
-        time.sleep(0.5)
+        busy, rest = hold_the_worker(port)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         # Just arrived: the kernel accepted these after the signal, while the worker was busy.
@@ -247,7 +246,7 @@ def test_a_graceful_stop_answers_the_request_in_flight_and_those_queued_behind_i
             sock = socket.create_connection(("127.0.0.1", port), timeout=30)
             sock.sendall(b"GET /api/health/live/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             queued.append(sock)
-        busy.sendall(body[5:])
+        busy.sendall(rest)
 
         in_flight = _read_all(busy)
         answers = [_read_all(sock) for sock in queued]  # a reset would raise here
