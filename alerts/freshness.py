@@ -13,7 +13,8 @@ channels        Notification Channel        high, one per channel     ALERT_CHAN
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import dataclasses
+from datetime import timedelta
 
 from django.conf import settings
 
@@ -26,68 +27,73 @@ def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 1)
 
 
-def _freshness(
-    *,
-    rule: str,
-    title: str,
-    name: str,
-    what: str,
-    value: Freshness | NotMeasured,
-    now: datetime,
-    max_hours: float,
-    variable: str,
-    severity: Severity,
-) -> RuleOutcome:
-    if isinstance(value, NotMeasured):
-        return RuleOutcome(rule, title, [], value.reason)
-    age = _hours(value.age(now=now))
-    last = value.last_success_at
-    last_text = last.isoformat(timespec="seconds") if last else "never"
-    if last is None:
-        message = (
-            f"No successful {what} since installation ({value.since:%Y-%m-%d %H:%M}, {age:g} h "
-            f"ago; {variable} {max_hours:g} h)"
+@dataclasses.dataclass(frozen=True)
+class FreshnessRule:
+    """A job that must have succeeded within a number of hours (a setting)."""
+
+    rule: str
+    title: str
+    name: str  # the alert's
+    what: str  # in the message: "Last successful <what> …"
+    attribute: str  # the Snapshot field holding its Freshness
+    variable: str  # the setting with the hours
+    severity: Severity
+
+    @property
+    def __name__(self) -> str:
+        # A rule function's name: alerts.evaluation names the rules it could not run by it.
+        return f"{self.rule}_rule"
+
+    def __call__(self, s: Snapshot) -> RuleOutcome:
+        value: Freshness | NotMeasured = getattr(s, self.attribute)
+        if isinstance(value, NotMeasured):
+            return RuleOutcome(self.rule, self.title, [], value.reason)
+        max_hours = float(getattr(settings, self.variable))
+        age = _hours(value.age(now=s.now))
+        last = value.last_success_at
+        last_text = last.isoformat(timespec="seconds") if last else "never"
+        if last is None:
+            message = (
+                f"No successful {self.what} since installation ({value.since:%Y-%m-%d %H:%M}, "
+                f"{age:g} h ago; {self.variable} {max_hours:g} h)"
+            )
+        else:
+            message = (
+                f"Last successful {self.what} {age:g} h ago ({last_text}; "
+                f"{self.variable} {max_hours:g} h)"
+            )
+        metadata = {
+            "operation": value.operation,
+            "last_success_at": last_text,
+            "age_hours": age,
+            "threshold_hours": max_hours,
+        }
+        firing = self.severity if age > max_hours else None
+        return RuleOutcome(
+            self.rule,
+            self.title,
+            [Check(self.name, firing, message, age, max_hours, "h", metadata=metadata)],
         )
-    else:
-        message = f"Last successful {what} {age:g} h ago ({last_text}; {variable} {max_hours:g} h)"
-    metadata = {
-        "operation": value.operation,
-        "last_success_at": last_text,
-        "age_hours": age,
-        "threshold_hours": max_hours,
-    }
-    firing = severity if age > max_hours else None
-    return RuleOutcome(
-        rule, title, [Check(name, firing, message, age, max_hours, "h", metadata=metadata)]
-    )
 
 
-def backup_age_rule(s: Snapshot) -> RuleOutcome:
-    return _freshness(
-        rule="backup_age",
-        title="Last successful backup",
-        name="Backup Overdue",
-        what="backup (backup_db)",
-        value=s.backup,
-        now=s.now,
-        max_hours=settings.BACKUP_MAX_AGE_HOURS,
-        variable="BACKUP_MAX_AGE_HOURS",
-        severity=Severity.HIGH,
-    )
-
-
-def verify_age_rule(s: Snapshot) -> RuleOutcome:
-    return _freshness(
-        rule="verify_age",
-        title="Last successful backup verification",
-        name="Backup Verification Overdue",
-        what="backup verification (verify_backup)",
-        value=s.verify,
-        now=s.now,
-        max_hours=settings.BACKUP_VERIFY_MAX_AGE_HOURS,
-        variable="BACKUP_VERIFY_MAX_AGE_HOURS",
-        severity=Severity.MEDIUM,
-    )
+backup_age_rule = FreshnessRule(
+    rule="backup_age",
+    title="Last successful backup",
+    name="Backup Overdue",
+    what="backup (backup_db)",
+    attribute="backup",
+    variable="BACKUP_MAX_AGE_HOURS",
+    severity=Severity.HIGH,
+)
+verify_age_rule = FreshnessRule(
+    rule="verify_age",
+    title="Last successful backup verification",
+    name="Backup Verification Overdue",
+    what="backup verification (verify_backup)",
+    attribute="verify",
+    variable="BACKUP_VERIFY_MAX_AGE_HOURS",
+    severity=Severity.MEDIUM,
+)
 
 
 def beat_rule(s: Snapshot) -> RuleOutcome:

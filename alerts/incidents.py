@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from django.contrib.auth.models import User
@@ -39,6 +40,25 @@ logger = structlog.get_logger("alerts.incidents")
 
 OVERDUE_RULE = "incident_overdue"
 MAX_TITLE = 200
+
+
+def _incident_audit(
+    incident: Incident,
+    *,
+    user: User | None,
+    operation: str,
+    changes: dict[str, list[Any]] | None = None,
+    **data: Any,
+) -> None:
+    # Changes made by update() send no model signal: each is recorded here instead.
+    audit_record(
+        model=Incident,
+        object_id=incident.pk,
+        object_repr=str(incident),
+        actor=user,
+        changes=changes,
+        additional_data={"operation": operation, **data},
+    )
 
 
 def incident_timeline_add(
@@ -204,6 +224,13 @@ def incident_acknowledge_if_needed(
     incident_timeline_add(
         incident, kind=TimelineKind.ACKNOWLEDGED, text=text + ".", user=user, at=now
     )
+    _incident_audit(
+        incident,
+        user=user,
+        operation="acknowledge",
+        changes={"acknowledged_at": [None, now.isoformat()]},
+        via=via or None,
+    )
     incident_overdue_alerts_resolve(incident=incident, reason="Incident acknowledged.", now=now)
     return True
 
@@ -287,13 +314,12 @@ def incident_transition(
                 user=user,
                 at=now,
             )
-        audit_record(
-            model=Incident,
-            object_id=incident.pk,
-            object_repr=str(incident),
-            actor=user,
+        _incident_audit(
+            incident,
+            user=user,
+            operation="transition",
             changes={"stage": [current.value, target.value]},
-            additional_data={"operation": "transition", "note": note},
+            note=note,
         )
     logger.info(
         "Incident stage changed",
@@ -311,10 +337,13 @@ def incident_add_note(
     text = text.strip()
     if not text:
         raise ValidationError(details={"text": ["Write something."]})
-    incident = _get(incident_id)
-    return incident_timeline_add(
-        incident, kind=TimelineKind.NOTE, text=text, user=user, at=now or timezone.now()
-    )
+    with transaction.atomic():
+        incident = _get(incident_id)
+        entry = incident_timeline_add(
+            incident, kind=TimelineKind.NOTE, text=text, user=user, at=now or timezone.now()
+        )
+        _incident_audit(incident, user=user, operation="note", note=text)
+    return entry
 
 
 def incident_details_update(
@@ -334,6 +363,16 @@ def incident_details_update(
         Incident.objects.filter(pk=incident.pk).update(
             description=description, commander=commander, updated_at=now
         )
+        changes: dict[str, list[Any]] = {}
+        if description != incident.description:
+            changes["description"] = [incident.description, description]
+        if (commander.pk if commander else None) != incident.commander_id:
+            changes["commander"] = [
+                incident.commander.get_username() if incident.commander else None,
+                commander.get_username() if commander else None,
+            ]
+        if changes:
+            _incident_audit(incident, user=user, operation="details", changes=changes)
         if commander is not None and commander.pk != incident.commander_id:
             incident_timeline_add(
                 incident,
@@ -357,6 +396,12 @@ def incident_postmortem_update(
         if incident.stage == Stage.CLOSED:
             raise ConflictError("Incident is closed")
         Incident.objects.filter(pk=incident.pk).update(postmortem=text, updated_at=now)
+        _incident_audit(
+            incident,
+            user=user,
+            operation="postmortem",
+            changes={"postmortem": [incident.postmortem, text]},
+        )
         incident_timeline_add(
             incident, kind=TimelineKind.POSTMORTEM, text="Post-mortem updated.", user=user, at=now
         )

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
 from alerts.models import MAX_NAME, Silence
 from beo_automation.errors import ConflictError, NotFoundError, ValidationError
+from maintenance.services.audit import audit_record
 
 logger = structlog.get_logger("alerts")
 
@@ -96,15 +98,30 @@ def silence_create(
 def silence_expire(*, silence_id: int, user: User | None = None) -> Silence:
     """End a silence now (the maintenance is over early)."""
     now = timezone.now()
-    # A silence that has not started yet ends before it begins: move its start back too, so
-    # the "ends after start" constraint holds.
-    updated = Silence.objects.filter(pk=silence_id, ends_at__gt=now).update(
-        ends_at=now, starts_at=Least(F("starts_at"), Value(now - timedelta(microseconds=1)))
-    )
-    silence = Silence.objects.filter(pk=silence_id).first()
-    if silence is None:
-        raise NotFoundError("Silence")
-    if updated != 1:
-        raise ConflictError("Silence has already ended")
+    with transaction.atomic():
+        ends_before = (
+            Silence.objects.select_for_update()
+            .filter(pk=silence_id)
+            .values_list("ends_at", flat=True)
+            .first()
+        )
+        # A silence that has not started yet ends before it begins: move its start back too,
+        # so the "ends after start" constraint holds.
+        updated = Silence.objects.filter(pk=silence_id, ends_at__gt=now).update(
+            ends_at=now, starts_at=Least(F("starts_at"), Value(now - timedelta(microseconds=1)))
+        )
+        silence = Silence.objects.filter(pk=silence_id).first()
+        if silence is None or ends_before is None:
+            raise NotFoundError("Silence")
+        if updated != 1:
+            raise ConflictError("Silence has already ended")
+        audit_record(
+            model=Silence,
+            object_id=silence.pk,
+            object_repr=str(silence),
+            actor=user,
+            changes={"ends_at": [ends_before.isoformat(), silence.ends_at.isoformat()]},
+            additional_data={"operation": "expire"},
+        )
     logger.info("Silence ended", silence_id=silence_id, user_id=_uid(user))
     return silence

@@ -14,14 +14,16 @@ answers a tampered cursor as the events list does: 400 with `details.cursor`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from beo_automation.errors import ValidationError
 
@@ -155,3 +157,22 @@ class NewestFirst(CursorPagination):
             if not 0 <= position <= _MAX_ID:
                 raise invalid_cursor()
         return cursor
+
+
+def newest_first_response(
+    request: Request,
+    *,
+    view: Any,
+    query: type[serializers.Serializer],
+    select: Callable[..., QuerySet[Any]],
+    serializer: type[serializers.BaseSerializer],
+) -> Response:
+    """A list endpoint's GET: the query string validated by `query` (a ListQuerySerializer),
+    its filters passed to `select` by name, one NewestFirst page of `serializer` rows."""
+    params = query(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    filters = dict(params.validated_data)
+    paginator = NewestFirst(page_size=filters.pop("page_size"))
+    filters.pop("cursor", None)  # NewestFirst reads it
+    page = paginator.paginate_queryset(select(**filters), request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)

@@ -240,6 +240,19 @@ def _conflict(event_id: int, action: str, allowed: Status) -> AppError:
     )
 
 
+def _status_change_audit(
+    *, event_id: int, actor: User | None, operation: str, old: Status, new: Status
+) -> None:
+    audit_record(
+        model=Event,
+        object_id=event_id,
+        object_repr=f"Event #{event_id}",
+        actor=actor,
+        changes={"status": [old.value, new.value]},
+        additional_data={"operation": operation},
+    )
+
+
 def event_retry(*, event_id: int, actor: User | None = None) -> Event:
     """Dead letter → pending: a failed event gets EVENT_MAX_ATTEMPTS more attempts."""
     now = timezone.now()
@@ -255,13 +268,8 @@ def event_retry(*, event_id: int, actor: User | None = None) -> Event:
             raise _conflict(event_id, "retry", Status.FAILED)
         event = Event.objects.get(pk=event_id)
         events_submitted(owner_ids=[event.owner_id])
-        audit_record(
-            model=Event,
-            object_id=event_id,
-            object_repr=f"Event #{event_id}",
-            actor=actor,
-            changes={"status": [Status.FAILED.value, Status.PENDING.value]},
-            additional_data={"operation": "retry"},
+        _status_change_audit(
+            event_id=event_id, actor=actor, operation="retry", old=Status.FAILED, new=Status.PENDING
         )
     return event
 
@@ -276,13 +284,12 @@ def event_cancel(*, event_id: int, actor: User | None = None) -> Event:
         if updated != 1:
             raise _conflict(event_id, "cancel", Status.PENDING)
         event = Event.objects.get(pk=event_id)
-        audit_record(
-            model=Event,
-            object_id=event_id,
-            object_repr=f"Event #{event_id}",
+        _status_change_audit(
+            event_id=event_id,
             actor=actor,
-            changes={"status": [Status.PENDING.value, Status.CANCELLED.value]},
-            additional_data={"operation": "cancel"},
+            operation="cancel",
+            old=Status.PENDING,
+            new=Status.CANCELLED,
         )
     events_changed(owner_ids=[event.owner_id])
     return event

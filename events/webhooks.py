@@ -31,6 +31,8 @@ from typing import Any
 import requests
 import structlog
 from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
 from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -124,6 +126,19 @@ def _status_reason(status_code: int) -> str:
         return f"HTTP {status_code} {http.HTTPStatus(status_code).phrase}"
     except ValueError:
         return f"HTTP {status_code}"
+
+
+def subscriptions_set_active(*, subscriptions: QuerySet[Subscription], active: bool) -> int:
+    """Activate or deactivate the subscriptions that are not already; returns how many changed.
+    Each is saved, not bulk-updated, so the audit trail (auditlog's signals) records who changed
+    which one."""
+    changed = 0
+    with transaction.atomic():
+        for subscription in subscriptions.select_for_update().filter(is_active=not active):
+            subscription.is_active = active
+            subscription.save(update_fields=["is_active", "updated_at"])
+            changed += 1
+    return changed
 
 
 def subscriptions_active() -> list[Subscription]:

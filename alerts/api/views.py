@@ -27,7 +27,7 @@ from alerts.incidents import incident_acknowledge, incident_create, incident_tra
 from alerts.resolution import alert_resolve
 from alerts.selectors import alert_get, alert_list, incident_get, incident_list
 from alerts.services import alert_acknowledge
-from beo_automation.pagination import NewestFirst
+from beo_automation.pagination import newest_first_response
 from beo_automation.schema import error_responses
 
 STAFF_ERRORS = (403, "Forbidden: staff only.")
@@ -52,14 +52,13 @@ class AlertListView(StaffAPIView):
         tags=["alerts"],
     )
     def get(self, request: Request) -> Response:
-        query = AlertListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        filters = dict(query.validated_data)
-        paginator = NewestFirst(page_size=filters.pop("page_size"))
-        filters.pop("cursor", None)  # NewestFirst reads it
-        alerts = alert_list(**filters)
-        page = paginator.paginate_queryset(alerts, request, view=self)
-        return paginator.get_paginated_response(AlertSerializer(page, many=True).data)
+        return newest_first_response(
+            request,
+            view=self,
+            query=AlertListQuerySerializer,
+            select=alert_list,
+            serializer=AlertSerializer,
+        )
 
 
 class AlertDetailView(StaffAPIView):
@@ -121,14 +120,13 @@ class IncidentListCreateView(StaffAPIView):
         tags=["incidents"],
     )
     def get(self, request: Request) -> Response:
-        query = IncidentListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        filters = dict(query.validated_data)
-        paginator = NewestFirst(page_size=filters.pop("page_size"))
-        filters.pop("cursor", None)  # NewestFirst reads it
-        incidents = incident_list(**filters)
-        page = paginator.paginate_queryset(incidents, request, view=self)
-        return paginator.get_paginated_response(IncidentSerializer(page, many=True).data)
+        return newest_first_response(
+            request,
+            view=self,
+            query=IncidentListQuerySerializer,
+            select=incident_list,
+            serializer=IncidentSerializer,
+        )
 
     @extend_schema(
         operation_id="incidents_create",

@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from events.admin.big_table import BigTableAdmin, ReadOnlyAdmin, duration_text
 from events.models import Subscription, WebhookDelivery
 from events.selectors import webhook_deliveries_search
+from events.webhooks import subscriptions_set_active
 
 
 @admin.register(Subscription)
@@ -44,12 +45,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate selected subscriptions", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        count = queryset.filter(is_active=False).update(is_active=True)
+        count = subscriptions_set_active(subscriptions=queryset, active=True)
         self.message_user(request, f"Activated {count} subscription(s).", messages.SUCCESS)
 
     @admin.action(description="Deactivate selected subscriptions", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        count = queryset.filter(is_active=True).update(is_active=False)
+        count = subscriptions_set_active(subscriptions=queryset, active=False)
         self.message_user(request, f"Deactivated {count} subscription(s).", messages.SUCCESS)
 
 

@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 
 from beo_automation.pagination import (
     ListQuerySerializer,
-    NewestFirst,
     cursor_field,
+    newest_first_response,
     page_size_field,
 )
 from beo_automation.schema import error_responses
@@ -115,10 +115,10 @@ class AuditListView(APIView):
         tags=["audit"],
     )
     def get(self, request: Request) -> Response:
-        query = AuditListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        filters = dict(query.validated_data)
-        paginator = NewestFirst(page_size=filters.pop("page_size"))
-        filters.pop("cursor", None)  # NewestFirst reads it
-        page = paginator.paginate_queryset(audit_list(**filters), request, view=self)
-        return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)
+        return newest_first_response(
+            request,
+            view=self,
+            query=AuditListQuerySerializer,
+            select=audit_list,
+            serializer=AuditEntrySerializer,
+        )

@@ -9,15 +9,24 @@ import pytest
 import time_machine
 from auditlog.models import LogEntry
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
+from alerts.incidents import (
+    incident_add_note,
+    incident_details_update,
+    incident_postmortem_update,
+    incident_transition,
+)
 from alerts.models import Silence
-from events.models import Event, Status
+from alerts.silences import silence_expire
+from events.models import Event, Status, new_webhook_secret
 from maintenance.services.audit import audit_purge, audit_record
 from maintenance.services.run_records import current_os_user
 from maintenance.services.security.configuration import AUDIT_MIDDLEWARE, check_audit_logging
 from tests.alerts.helpers import critical_incident, fire
-from tests.factories import EventFactory
+from tests.factories import EventFactory, SubscriptionFactory
+from tests.maintenance.helpers import old_completed_events
 
 pytestmark = [pytest.mark.django_db]
 
@@ -288,3 +297,151 @@ def test_a_change_made_after_a_request_in_the_same_thread_is_not_put_on_that_req
     assert record.actor is None
     assert record.remote_addr is None
     assert record.cid is None
+
+
+def run_entry(operation: str) -> LogEntry:
+    (entry,) = [
+        e
+        for e in LogEntry.objects.filter(content_type__model="maintenancerun")
+        if e.additional_data["operation"] == operation
+    ]
+    return entry
+
+
+def test_a_backup_is_recorded_with_its_file_and_size(backup_dir):
+    call_command("backup_db", verbosity=0)
+    (backup,) = backup_dir.glob("beo_automation_*.sql.gz")
+
+    data = run_entry("backup_db").additional_data
+    assert data["outcome"] == "success"
+    assert data["trigger"] == "command"
+    assert current_os_user() in data["triggered_by"]
+    assert data["summary"]["file"] == backup.name
+    assert data["summary"]["bytes"] == backup.stat().st_size
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # archive_events commits batch by batch
+def test_an_archive_is_recorded_with_what_it_moved():
+    old_completed_events(3)
+
+    call_command("archive_events", "--days", "90", "--batch-size", "2", verbosity=0)
+
+    data = run_entry("archive_events").additional_data
+    assert data["outcome"] == "success"
+    assert data["arguments"]["days"] == 90
+    assert data["arguments"]["batch_size"] == 2
+    assert data["summary"]["moved"] == 3
+
+
+def test_a_failed_operator_command_is_recorded_as_failed(backup_dir):
+    with pytest.raises(CommandError):
+        call_command("verify_backup", str(backup_dir / "missing.sql.gz"), verbosity=0)
+
+    data = run_entry("verify_backup").additional_data
+    assert data["outcome"] == "failed"
+    assert data["error"]
+
+
+def test_a_subscription_changed_outside_the_admin_is_recorded_with_its_change():
+    # A shell or a data migration saving through the ORM: auditlog's signals record it too.
+    subscription = SubscriptionFactory()
+    subscription.target_url = "https://hooks.example.com/new"
+    subscription.save()
+
+    created, changed = LogEntry.objects.filter(content_type__model="subscription").order_by("id")
+    assert created.action == LogEntry.Action.CREATE
+    assert changed.action == LogEntry.Action.UPDATE
+    assert changed.object_pk == str(subscription.pk)
+    assert changed.changes_dict["target_url"][1] == "https://hooks.example.com/new"
+    assert changed.actor is None
+
+
+def test_a_subscription_added_in_the_admin_is_recorded_with_its_actor(client, superuser):
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/events/subscription/add/",
+        {
+            "name": "Kitchen display",
+            "type_pattern": "beo.*",
+            "target_url": "https://hooks.example.com/kitchen",
+            "secret": new_webhook_secret(),
+            "is_active": "on",
+        },
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    entry = only_entry("subscription")
+    assert entry.action == LogEntry.Action.CREATE
+    assert entry.actor == superuser
+    assert entry.remote_addr == "203.0.113.9"
+    assert entry.changes_dict["name"][1] == "Kitchen display"
+
+
+def test_subscriptions_deactivated_by_the_admin_action_are_each_recorded(client, superuser):
+    kept, stopped = SubscriptionFactory(is_active=False), SubscriptionFactory()
+    LogEntry.objects.all().delete()
+    client.force_login(superuser)
+
+    response = client.post(
+        "/admin/events/subscription/",
+        {"action": "deactivate", "_selected_action": [kept.pk, stopped.pk]},
+        REMOTE_ADDR="203.0.113.9",
+    )
+
+    assert response.status_code == 302
+    entry = only_entry("subscription")  # the one that changed
+    assert entry.object_pk == str(stopped.pk)
+    assert entry.changes_dict["is_active"] == [True, False]
+    assert entry.actor == superuser
+    assert entry.remote_addr == "203.0.113.9"
+
+
+def test_an_incident_acknowledge_is_recorded(staff_client, staff_user):
+    incident = critical_incident()
+    response = staff_client.post(
+        f"/api/incidents/{incident.pk}/acknowledge/", HTTP_X_REQUEST_ID=REQUEST_ID
+    )
+    assert response.status_code == 200, response.content
+    entry = only_entry(
+        "incident", object_pk=str(incident.pk), additional_data__operation="acknowledge"
+    )
+    assert entry.actor == staff_user
+    assert entry.cid == REQUEST_ID
+    assert entry.changes["acknowledged_at"][0] is None
+
+
+def test_incident_notes_details_and_postmortem_are_recorded(staff_user):
+    incident = critical_incident()
+    incident_add_note(incident_id=incident.pk, user=staff_user, text="DB failover started")
+    incident_details_update(
+        incident_id=incident.pk, user=staff_user, description="Primary lost", commander=staff_user
+    )
+    incident_transition(incident_id=incident.pk, user=staff_user, stage="postmortem")
+    incident_postmortem_update(incident_id=incident.pk, user=staff_user, text="Root cause: disk")
+
+    entries = {
+        e.additional_data["operation"]: e
+        for e in LogEntry.objects.filter(content_type__model="incident", object_pk=incident.pk)
+        if e.additional_data
+    }
+    assert entries["note"].additional_data["note"] == "DB failover started"
+    assert entries["details"].changes == {
+        "description": ["m", "Primary lost"],  # the alert's message
+        "commander": [None, staff_user.username],
+    }
+    assert entries["postmortem"].changes["postmortem"][1] == "Root cause: disk"
+    assert {e.actor for e in entries.values()} == {staff_user}
+
+
+def test_ending_a_silence_is_recorded(staff_user):
+    silence = Silence.objects.create(
+        name_pattern="Disk*", ends_at=timezone.now() + timedelta(hours=2), created_by=staff_user
+    )
+    silence_expire(silence_id=silence.pk, user=staff_user)
+
+    entry = only_entry("silence", additional_data__operation="expire")
+    assert entry.actor == staff_user
+    before, after = entry.changes["ends_at"]
+    assert before > after

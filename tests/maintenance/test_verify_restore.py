@@ -389,3 +389,26 @@ def test_restore_into_the_configured_database_keeps_its_own_run_record(restored,
         "WHERE operation = 'restore_db'",
     )
     assert records == [("restore_db", "success", backup.name)]
+    # ...and so does its audit record, for the same run.
+    ((run_id,),) = rows(
+        scratch, "SELECT id FROM maintenance_maintenancerun WHERE operation = 'restore_db'"
+    )
+    audit = rows(
+        scratch,
+        "SELECT object_pk, additional_data->>'outcome', additional_data->>'trigger' "
+        "FROM auditlog_logentry WHERE additional_data->>'operation' = 'restore_db'",
+    )
+    assert (str(run_id), "success", "command") in audit
+
+
+def test_a_restore_into_another_database_is_on_the_audit_trail_here(restored):
+    from auditlog.models import LogEntry
+
+    scratch, _ = restored
+    (entry,) = [
+        e
+        for e in LogEntry.objects.filter(content_type__model="maintenancerun")
+        if e.additional_data["operation"] == "restore_db"
+    ]
+    assert entry.additional_data["outcome"] == "success"
+    assert entry.additional_data["arguments"]["database"] == scratch
