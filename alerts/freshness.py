@@ -26,6 +26,16 @@ def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 1)
 
 
+def freshness_age_hours(value: Freshness, *, now: datetime) -> float:
+    """Hours since `value`'s last success (or since installation), as the rules judge it."""
+    return _hours(value.age(now=now))
+
+
+def freshness_overdue(value: Freshness, *, now: datetime, max_hours: float) -> bool:
+    """The freshness rules' judgement (backup_age, verify_age; shared with the ops overview)."""
+    return freshness_age_hours(value, now=now) > max_hours
+
+
 def _freshness(
     *,
     rule: str,
@@ -40,7 +50,7 @@ def _freshness(
 ) -> RuleOutcome:
     if isinstance(value, NotMeasured):
         return RuleOutcome(rule, title, [], value.reason)
-    age = _hours(value.age(now=now))
+    age = freshness_age_hours(value, now=now)
     last = value.last_success_at
     last_text = last.isoformat(timespec="seconds") if last else "never"
     if last is None:
@@ -56,7 +66,7 @@ def _freshness(
         "age_hours": age,
         "threshold_hours": max_hours,
     }
-    firing = severity if age > max_hours else None
+    firing = severity if freshness_overdue(value, now=now, max_hours=max_hours) else None
     return RuleOutcome(
         rule, title, [Check(name, firing, message, age, max_hours, "h", metadata=metadata)]
     )
