@@ -9,6 +9,7 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from alerts.models import AlertStatus, Incident, MetricSample
@@ -338,3 +339,15 @@ def test_each_metric_shows_its_threshold_and_last_hour_as_a_sparkline(admin_clie
     # SVG's y grows downwards: 8 and 12 are above (less than) the threshold's line.
     assert threshold
     assert all(y < float(threshold.group(1)) for y in ys)
+
+
+def test_staff_who_may_only_view_alerts_see_them_without_buttons(client, staff_user, settings):
+    settings.ALERT_NOTIFY_URLS = ""
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_alert"))
+    client.force_login(staff_user)
+    alert = fire("Disk full", "high")
+
+    alerts = section(client.get("/admin/").text, "ops-alerts")
+
+    assert f'data-alert="{alert.pk}"' in alerts
+    assert "<form" not in alerts
