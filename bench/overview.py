@@ -33,6 +33,7 @@ Target (issue 12): the overview and its API < 300 ms server time with 1,000,000 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import secrets
@@ -392,7 +393,7 @@ def main() -> None:
             # Where the time goes: each part alone, median of the rounds.
             part_ms = {
                 part: statistics.median(
-                    timed(lambda compute=compute: compute(now=timezone.now()))["ms"]
+                    timed(functools.partial(compute, now=timezone.now()))["ms"]
                     for _ in range(args.rounds)
                 )
                 for part, compute in PARTS.items()
