@@ -51,6 +51,14 @@ def duration_words(seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def ago_words(at: datetime | None, *, now: datetime) -> str | None:
+    """ "just now", "5 min ago", "3 h 20 min ago"; None without a time."""
+    if at is None:
+        return None
+    seconds = (now - at).total_seconds()
+    return "just now" if seconds < 60 else f"{duration_words(seconds)} ago"
+
+
 def sparkline(series: list[list[Any]], *, threshold: float | None, now: datetime) -> dict[str, Any]:
     """The last hour of a metric as SVG polyline points (one per unbroken stretch: a missing
     sample is a gap, not a zero), with the threshold as a line on the same scale."""
@@ -96,13 +104,15 @@ def _health(part: dict[str, Any], *, now: datetime, **_: Any) -> dict[str, Any]:
     return part
 
 
-def _alerts(part: dict[str, Any], *, can_act_on_alerts: bool, **_: Any) -> dict[str, Any]:
+def _alerts(
+    part: dict[str, Any], *, now: datetime, can_act_on_alerts: bool, **_: Any
+) -> dict[str, Any]:
     by_severity = part.get("by_severity") or {}
     part["severity_counts"] = [(s, by_severity.get(s, 0)) for s in SEVERITIES]
     for item in part.get("items") or []:
         pk = item["id"]
         item["url"] = reverse("admin:alerts_alert_change", args=[pk])
-        item["last_seen_at"] = when(item.get("last_seen"))
+        item["last_seen_ago"] = ago_words(when(item.get("last_seen")), now=now)
         item["actions"] = []
         if can_act_on_alerts:
             # The detail page's actions (beo_automation.admin_actions), in the same states.
@@ -180,14 +190,14 @@ def _backups(part: dict[str, Any], **_: Any) -> dict[str, Any]:
     return part
 
 
-def _jobs(part: dict[str, Any], **_: Any) -> dict[str, Any]:
+def _jobs(part: dict[str, Any], *, now: datetime, **_: Any) -> dict[str, Any]:
     for entry in part.get("schedule") or []:
         entry["next_at"] = when(entry.get("next_run_at"))
         until = entry.get("seconds_until")
         entry["until_text"] = f"in {duration_words(until)}" if until is not None else "—"
     for run in part.get("recent") or []:
         run["url"] = _run_url(run.get("id"))
-        run["started_at_dt"] = when(run.get("started_at"))
+        run["started_ago"] = ago_words(when(run.get("started_at")), now=now)
     return part
 
 
@@ -200,10 +210,10 @@ def _workers(part: dict[str, Any], **_: Any) -> dict[str, Any]:
     return part
 
 
-def _channels(part: dict[str, Any], **_: Any) -> dict[str, Any]:
+def _channels(part: dict[str, Any], *, now: datetime, **_: Any) -> dict[str, Any]:
     for item in part.get("items") or []:
-        item["last_success_dt"] = when(item.get("last_success_at"))
-        item["last_failure_dt"] = when(item.get("last_failure_at"))
+        item["last_success_ago"] = ago_words(when(item.get("last_success_at")), now=now)
+        item["last_failure_ago"] = ago_words(when(item.get("last_failure_at")), now=now)
     return part
 
 

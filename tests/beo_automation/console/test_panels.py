@@ -351,3 +351,29 @@ def test_staff_who_may_only_view_alerts_see_them_without_buttons(client, staff_u
 
     assert f'data-alert="{alert.pk}"' in alerts
     assert "<form" not in alerts
+
+
+def test_a_verified_backup_says_so_with_its_last_verify(admin_client, trouble):
+    now = timezone.now()
+    verify = MaintenanceRun.objects.create(
+        operation="verify_backup",
+        trigger=Trigger.SCHEDULE,
+        outcome=Outcome.SUCCESS,
+        started_at=now - timedelta(hours=2),
+        finished_at=now - timedelta(hours=2),
+        summary={"backup": "beo_20261202_031500.sql.gz"},
+    )
+
+    backups = section(admin_client.get("/admin/").text, "ops-backups")
+
+    assert "never verified" not in backups
+    assert re.search(r"Verified\s*verified", text_of(backups))
+    assert re.search(r"Last verify\s*2 h ago\s*:\s*success", text_of(backups))
+    assert f'href="/admin/maintenance/maintenancerun/{verify.pk}/change/"' in backups
+    assert f'href="/admin/maintenance/maintenancerun/{trouble["backup"].pk}/change/"' in backups
+
+
+def test_alerts_and_runs_say_how_long_ago_in_words(admin_client, trouble):
+    page = admin_client.get("/admin/").text
+    assert ", last just now" in text_of(section(page, "ops-alerts"))
+    assert "just now" in text_of(section(page, "ops-runs"))
