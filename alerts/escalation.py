@@ -16,7 +16,6 @@ from alerts.incidents import (
     incident_timeline_add,
 )
 from alerts.models import (
-    ACTIVE_STAGES,
     OPEN_ALERT_STATUSES,
     RESPONSE_TIMES,
     Incident,
@@ -25,6 +24,7 @@ from alerts.models import (
 )
 from alerts.notifiers import configured_channels
 from alerts.postmortem import duration_text
+from alerts.selectors import incident_response_overdue_q
 from alerts.services import alert_raise
 
 logger = structlog.get_logger("alerts.incidents")
@@ -45,9 +45,7 @@ def incidents_escalate(*, now: datetime | None = None) -> EscalationOutcome:
     timeline entry the first time. Overdue alerts of incidents acknowledged since are resolved."""
     now = now or timezone.now()
     overdue = list(
-        Incident.objects.filter(
-            acknowledged_at__isnull=True, response_due_at__lte=now, stage__in=ACTIVE_STAGES
-        ).order_by("response_due_at")
+        Incident.objects.filter(incident_response_overdue_q(now=now)).order_by("response_due_at")
     )
     escalated = 0
     for incident in overdue:

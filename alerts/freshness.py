@@ -14,7 +14,7 @@ channels        Notification Channel        high, one per channel     ALERT_CHAN
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
@@ -25,6 +25,16 @@ from alerts.rules import THRESHOLD_RULES, Check, RuleFunc, RuleOutcome, Snapshot
 
 def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 1)
+
+
+def freshness_age_hours(value: Freshness, *, now: datetime) -> float:
+    """Hours since `value`'s last success (or since installation), as the rules judge it."""
+    return _hours(value.age(now=now))
+
+
+def freshness_overdue(value: Freshness, *, now: datetime, max_hours: float) -> bool:
+    """The freshness rules' judgement (backup_age, verify_age; shared with the ops overview)."""
+    return freshness_age_hours(value, now=now) > max_hours
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +59,7 @@ class FreshnessRule:
         if isinstance(value, NotMeasured):
             return RuleOutcome(self.rule, self.title, [], value.reason)
         max_hours = float(getattr(settings, self.variable))
-        age = _hours(value.age(now=s.now))
+        age = freshness_age_hours(value, now=s.now)
         last = value.last_success_at
         last_text = last.isoformat(timespec="seconds") if last else "never"
         if last is None:
@@ -68,7 +78,8 @@ class FreshnessRule:
             "age_hours": age,
             "threshold_hours": max_hours,
         }
-        firing = self.severity if age > max_hours else None
+        overdue = freshness_overdue(value, now=s.now, max_hours=max_hours)
+        firing = self.severity if overdue else None
         return RuleOutcome(
             self.rule,
             self.title,

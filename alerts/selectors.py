@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from alerts.models import (
     ACTIVE_STAGES,
@@ -62,6 +62,12 @@ def incident_list(
     if active is not None:
         qs = qs.filter(stage__in=ACTIVE_STAGES) if active else qs.exclude(stage__in=ACTIVE_STAGES)
     return qs
+
+
+def incident_response_overdue_q(*, now: datetime) -> Q:
+    """An active incident nobody acknowledged by its response time (escalated by
+    alerts.escalation, shown overdue by the ops overview)."""
+    return Q(acknowledged_at__isnull=True, response_due_at__lte=now, stage__in=ACTIVE_STAGES)
 
 
 def incident_get(*, incident_id: int) -> Incident:

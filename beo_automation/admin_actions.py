@@ -18,6 +18,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from beo_automation.errors import AppError
 
@@ -95,8 +96,7 @@ class DetailActionsMixin(admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404
-        opts = self.model._meta
-        back = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        back = self._detail_action_back(request, obj)
         # Only names this admin declares for some state; the service checks the current one.
         if name not in self.detail_action_names():
             raise Http404
@@ -112,3 +112,14 @@ class DetailActionsMixin(admin.ModelAdmin):
     def detail_action_names(self) -> set[str]:
         """Every action name this admin can show, whatever the state."""
         raise NotImplementedError
+
+    def _detail_action_back(self, request: HttpRequest, obj: Any) -> str:
+        """Where the button returns: the form's `next` (the console's overview posts one) when
+        it stays on this site, else the object's page."""
+        target = request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from alerts.api.urls import alert_urlpatterns, incident_urlpatterns
 from beo_automation.errors import ErrorDescription, json_error_response
 from beo_automation.metrics.prometheus import metrics_view
+from beo_automation.ops.api import OpsOverviewView
 from beo_automation.renderers import JSONRenderer
 from beo_automation.token_views import TokenObtainView, TokenRefreshView
 from beo_automation.views import HealthView, LivenessView
@@ -63,6 +64,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("audit/", AuditListView.as_view(), name="audit-list"),
     path("alerts/", include((alert_urlpatterns, "alerts"), namespace="alerts")),
     path("incidents/", include((incident_urlpatterns, "incidents"), namespace="incidents")),
+    path("ops/overview/", OpsOverviewView.as_view(), name="ops-overview"),
     # Public (SPECTACULAR_SETTINGS' SERVE_*) and not rate limited.
     path("schema/", SchemaView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's init script as a file, not inline: CSP needs no

@@ -14,7 +14,8 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its site the operations console's (overview on the index).
+    "beo_automation.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

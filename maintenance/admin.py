@@ -15,7 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -23,11 +23,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from beo_automation.admin_display import cut_text, status_badge
-from maintenance.models import MaintenanceRun, Outcome, Trigger
+from maintenance.models import MaintenanceRun, Trigger
+from maintenance.selectors import ROUTINE_OPERATIONS, routine_runs_q
 from maintenance.tasks import ADMIN_OPERATIONS
-
-# Beat runs these every minute: a successful run is routine, hidden from the list by default.
-ROUTINE_OPERATIONS = ("evaluate_alerts", "escalate_incidents", "retry_notifications")
 
 
 class RoutineRunsFilter(admin.SimpleListFilter):
@@ -55,14 +53,11 @@ class RoutineRunsFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceRun]) -> Any:
-        routine = Q(
-            operation__in=ROUTINE_OPERATIONS, trigger=Trigger.SCHEDULE, outcome=Outcome.SUCCESS
-        )
         if self.value() == "shown":
             return queryset
         if self.value() == "only":
             return queryset.filter(operation__in=ROUTINE_OPERATIONS)
-        return queryset.exclude(routine)
+        return queryset.exclude(routine_runs_q())
 
 
 class RunOperationForm(forms.Form):

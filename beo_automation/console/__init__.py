@@ -1,0 +1,1 @@
+"""The operations console: the admin site whose index shows the ops overview (issue 12)."""

@@ -1,0 +1,1 @@
+"""The operations console's reads: one overview for the admin index and GET /api/ops/overview/."""
