@@ -152,7 +152,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 _STATIC_ROOT: list[str] = []
 
 
-def _collected_static(env: dict[str, str]) -> str:
+def collected_static(env: dict[str, str]) -> str:
     """collectstatic once per bench process (the web process refuses to start without it)."""
     if not _STATIC_ROOT:
         root = tempfile.mkdtemp(prefix="bench-static-")
@@ -192,7 +192,7 @@ def _gunicorn(
     ready_path: str = "/api/health/live/",
     health_port: int | None = None,
 ) -> Iterator[int]:
-    env = {**env, "STATIC_ROOT": env.get("STATIC_ROOT") or _collected_static(env)}
+    env = {**env, "STATIC_ROOT": env.get("STATIC_ROOT") or collected_static(env)}
     lane: list[str] = []
     if health_port is not None:
         env["HEALTH_PORT"] = str(health_port)
