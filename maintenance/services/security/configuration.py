@@ -10,6 +10,7 @@ import os
 import stat
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 
 from maintenance.services.security.result import CheckResult
@@ -204,7 +205,8 @@ def check_audit_logging() -> CheckResult:
             f"LOG_LEVEL={logging.getLevelName(root_level).lower()} drops info lines "
             "(operator actions, maintenance runs)"
         )
-    if "django.contrib.admin" not in settings.INSTALLED_APPS:
+    # The app, under whichever AppConfig (the console installs it as its own site's config).
+    if not apps.is_installed("django.contrib.admin"):
         problems.append("django.contrib.admin is not installed: no record of staff changes")
     problems += _audit_trail_problems()
     runs = MaintenanceRun.objects.count()

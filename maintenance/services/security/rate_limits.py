@@ -45,29 +45,32 @@ def check_rate_limiting() -> CheckResult:
             reason=f"RATELIMIT_API={rate} is configured but too high to exercise here",
         )
     handler = middleware(lambda request: HttpResponse(status=200))
-    # A random address from the IPv6 documentation range: no real client shares its counter.
-    address = str(
-        ipaddress.IPv6Address(int(ipaddress.IPv6Address("2001:db8::")) + secrets.randbits(64))
-    )
     factory = RequestFactory()
-    for attempt in range(1, limit + 2):
-        response = handler(factory.get("/api/events/", REMOTE_ADDR=address))
-        if response.status_code == 429:
-            cache = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
-            result = CheckResult(
-                name="",
-                status="pass",
-                reason=f"RATELIMIT_API={rate} per client IP on /api/: request {attempt} from one "
-                f"address was refused with 429 (counters in {cache})",
-            )
-            if cache == "LocMemCache" and not settings.DEBUG:
-                return dataclasses.replace(
-                    result,
-                    status="warn",
-                    reason=result.reason + "; a local-memory cache counts per process — set "
-                    "REDIS_URL when running several processes",
+    # Twice at most: the counter's fixed window may end in the middle of the first burst (its
+    # count starts again), which cannot happen twice in a row for bursts far shorter than it.
+    for _burst in range(2):
+        # A random address from the IPv6 documentation range: no real client shares its counter.
+        address = str(
+            ipaddress.IPv6Address(int(ipaddress.IPv6Address("2001:db8::")) + secrets.randbits(64))
+        )
+        for attempt in range(1, limit + 2):
+            response = handler(factory.get("/api/events/", REMOTE_ADDR=address))
+            if response.status_code == 429:
+                cache = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+                result = CheckResult(
+                    name="",
+                    status="pass",
+                    reason=f"RATELIMIT_API={rate} per client IP on /api/: request {attempt} from "
+                    f"one address was refused with 429 (counters in {cache})",
                 )
-            return result
+                if cache == "LocMemCache" and not settings.DEBUG:
+                    return dataclasses.replace(
+                        result,
+                        status="warn",
+                        reason=result.reason + "; a local-memory cache counts per process — set "
+                        "REDIS_URL when running several processes",
+                    )
+                return result
     return CheckResult(
         name="",
         status="fail",
