@@ -74,6 +74,7 @@ class Browser:
 
     def wait_for(self, css: str, *, count: int = 1) -> Any:
         """The first element matching `css`, once at least `count` of them are visible."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
@@ -81,9 +82,11 @@ class Browser:
             elements = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
             return elements[0] if len(elements) >= count else False
 
-        return WebDriverWait(self.driver, WAIT_SECONDS).until(
-            found, f"no {count} visible {css!r} on {self.driver.current_url}"
-        )
+        # An element found on the page being left (a form just submitted) is stale by the
+        # time it is asked whether it is displayed: look again on the next page.
+        return WebDriverWait(
+            self.driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(found, f"no {count} visible {css!r} on {self.driver.current_url}")
 
     def find_all(self, css: str) -> list[Any]:
         from selenium.webdriver.common.by import By

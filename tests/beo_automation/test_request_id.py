@@ -8,6 +8,10 @@ import uuid
 import pytest
 
 from beo_automation.ratelimit_config import parse_networks
+
+# Registers the tests.log_marker task before any celery_worker starts: a worker knows only the
+# tasks registered when it starts, and the URLconf is otherwise imported by the first request.
+from tests.beo_automation import urls as _test_urls  # noqa: F401
 from tests.logs import log_lines, wait_for_line
 
 pytestmark = pytest.mark.django_db
