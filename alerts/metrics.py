@@ -56,10 +56,10 @@ class QueueMeasure:
     claimable_since: datetime | None
 
 
-def _short_error(exc: BaseException) -> str:
-    # Driver messages can carry host names and ports: keep the class and the first line only.
+def error_summary(exc: BaseException, *, limit: int = 300) -> str:
+    """The class and the first line only: driver messages can carry host names and ports."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"[:limit] if first else type(exc).__name__
 
 
 def database_reachability() -> Reachability:
@@ -74,7 +74,7 @@ def database_reachability() -> Reachability:
         with contextlib.suppress(Exception):
             connection.close()  # drop the broken connection; the next use reconnects
         return Reachability(
-            False, round((time.perf_counter() - started) * 1000, 1), _short_error(exc)
+            False, round((time.perf_counter() - started) * 1000, 1), error_summary(exc)
         )
     return Reachability(True, round((time.perf_counter() - started) * 1000, 2))
 
@@ -96,7 +96,7 @@ def broker_reachability() -> Reachability | NotMeasured:
             client.close()
     except Exception as exc:  # noqa: BLE001 - any failure means unreachable
         return Reachability(
-            False, round((time.perf_counter() - started) * 1000, 1), _short_error(exc)
+            False, round((time.perf_counter() - started) * 1000, 1), error_summary(exc)
         )
     return Reachability(True, round((time.perf_counter() - started) * 1000, 2))
 
@@ -153,7 +153,7 @@ def requests_measure(*, now: datetime) -> RequestWindow | NotMeasured:
     try:
         window = request_window(minutes=settings.ALERT_WINDOW_MINUTES, at=now.timestamp())
     except Exception as exc:  # noqa: BLE001 - Redis unreachable
-        return NotMeasured(f"Redis unavailable ({_short_error(exc)})")
+        return NotMeasured(f"Redis unavailable ({error_summary(exc)})")
     return window if window is not None else NotMeasured("no shared request metrics")
 
 

@@ -24,7 +24,13 @@ from django.db.models import BooleanField, Case, Count, ExpressionWrapper, Integ
 from django.utils import timezone
 
 from alerts.freshness import freshness_overdue
-from alerts.metrics import Freshness, NotMeasured, dead_letter_measure, freshness_measure
+from alerts.metrics import (
+    Freshness,
+    NotMeasured,
+    dead_letter_measure,
+    error_summary,
+    freshness_measure,
+)
 from alerts.models import (
     ACTIVE_STAGES,
     OPEN_ALERT_STATUSES,
@@ -59,13 +65,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _reason(exc: BaseException) -> str:
-    # Driver messages can carry host names and ports: the class and the first line only.
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:200] if first else type(exc).__name__
-
-
 def _part(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """`compute()`, or {"error": reason} when it fails. Inside a transaction its queries get a
     savepoint, so that one failed query does not abort the next part's."""
@@ -75,12 +74,12 @@ def _part(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with transaction.atomic():
             return compute()
     except Exception as exc:  # noqa: BLE001 - a failing part must not take the others down
-        logger.warning("Ops overview part failed", part=name, error=_reason(exc))
+        logger.warning("Ops overview part failed", part=name, error=error_summary(exc, limit=200))
         if not connection.in_atomic_block:
             # A connection the server closed (a restart): the next part connects afresh.
             with contextlib.suppress(Exception):
                 connection.close_if_unusable_or_obsolete()
-        return {"error": _reason(exc)}
+        return {"error": error_summary(exc, limit=200)}
 
 
 # --- health -----------------------------------------------------------------------------------

@@ -377,3 +377,15 @@ def test_alerts_and_runs_say_how_long_ago_in_words(admin_client, trouble):
     page = admin_client.get("/admin/").text
     assert ", last just now" in text_of(section(page, "ops-alerts"))
     assert "just now" in text_of(section(page, "ops-runs"))
+
+
+@pytest.mark.parametrize("query", ["?x=%ED%A0%80", "?" + "a[" * 500 + "=1", "?%C0%AF=1"])
+def test_the_panels_partial_ignores_a_crafted_query_string(admin_client, query):
+    response = admin_client.get("/admin/ops/panels/" + query)
+    assert response.status_code == 200
+    assert b"ops-panel" in response.content
+
+
+def test_a_nul_in_the_panels_query_string_is_a_400_not_a_500(admin_client):
+    # As on every admin page (beo_automation.middleware.AdminQueryNulMiddleware).
+    assert admin_client.get("/admin/ops/panels/?x=%00").status_code == 400

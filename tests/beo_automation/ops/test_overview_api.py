@@ -82,3 +82,25 @@ def test_the_schema_documents_the_overview_its_parts_and_its_errors():
     assert set(component["required"]) == set(PARTS)
     assert all(p["type"] == "object" for p in component["properties"].values())
     assert {"401", "403", "429"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?now=%00", "?x=%ED%A0%80", "?" + "a[" * 500 + "=1", "?page_size=1e999", "?%C0%AF=1"],
+)
+def test_a_crafted_query_string_is_ignored_not_a_500(staff_client, query):
+    # The overview takes no parameters: whatever is sent, the answer is the overview.
+    response = staff_client.get(URL + query)
+    assert response.status_code == 200
+    assert list(response.json()) == PARTS
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a":' * 5000 + b"1" + b"}" * 5000, b'{"x": "\\ud800"}', b"\x00", b'{"truncated": '],
+)
+def test_a_hostile_body_is_a_4xx_envelope(staff_client, body):
+    response = staff_client.generic("POST", URL, body, content_type="application/json")
+    assert 400 <= response.status_code < 500
+    assert response["Content-Type"].startswith("application/json")
+    assert "error" in response.json()
